@@ -1,0 +1,116 @@
+//! Line-aligned blocks of decoded bytes, handed from the decoder thread to the consumer.
+
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use super::DecodeError;
+
+/// A run of whole lines (the last block of a stream may end without a newline).
+#[derive(Debug)]
+pub struct Block {
+    /// Backing buffer (kept at full length so it can be reused without re-zeroing).
+    pub(crate) buf: Vec<u8>,
+    /// How many bytes of `buf` hold data.
+    pub(crate) len: usize,
+}
+
+impl Block {
+    /// The decoded bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Fills fixed-size buffers, cuts them at the last newline, and sends them downstream; the
+/// partial line after the cut moves to the next buffer. Buffers come back through `pool`.
+pub(crate) struct BlockWriter {
+    tx: SyncSender<Result<Block, DecodeError>>,
+    pool: Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+    len: usize,
+    block_bytes: usize,
+    /// Uncompressed bytes produced so far.
+    pub(crate) produced: u64,
+}
+
+/// The consumer hung up; the decoder should stop.
+#[derive(Debug)]
+pub(crate) struct Disconnected;
+
+impl BlockWriter {
+    pub(crate) fn new(
+        tx: SyncSender<Result<Block, DecodeError>>,
+        pool: Receiver<Vec<u8>>,
+        block_bytes: usize,
+    ) -> Self {
+        Self {
+            tx,
+            pool,
+            buf: vec![0; block_bytes],
+            len: 0,
+            block_bytes,
+            produced: 0,
+        }
+    }
+
+    /// Free space at the end of the current buffer (empty when full).
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
+        &mut self.buf[self.len..]
+    }
+
+    /// Whether the current buffer holds no data.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Records that `n` bytes were written into [`spare`](Self::spare).
+    pub(crate) fn commit(&mut self, n: usize) {
+        self.len += n;
+        self.produced += n as u64;
+    }
+
+    /// Sends the whole lines held so far and keeps the trailing partial line. A buffer holding
+    /// one line longer than a block is sent as it is (that line will not parse, memory stays
+    /// bounded).
+    pub(crate) fn flush_lines(&mut self) -> Result<(), Disconnected> {
+        let data = &self.buf[..self.len];
+        let cut = match memchr::memrchr(b'\n', data) {
+            Some(nl) => nl + 1,
+            None if self.len == self.buf.len() => self.len,
+            None => return Ok(()),
+        };
+        let mut next = self.fresh_buffer();
+        let tail = self.len - cut;
+        next[..tail].copy_from_slice(&self.buf[cut..self.len]);
+        let full = std::mem::replace(&mut self.buf, next);
+        self.len = tail;
+        self.send(Ok(Block { buf: full, len: cut }))
+    }
+
+    /// Sends everything left, including a last line without a newline.
+    pub(crate) fn finish(&mut self) -> Result<(), Disconnected> {
+        if self.len == 0 {
+            return Ok(());
+        }
+        let full = std::mem::take(&mut self.buf);
+        let len = std::mem::take(&mut self.len);
+        self.send(Ok(Block { buf: full, len }))
+    }
+
+    /// Sends the lines decoded so far, then the error.
+    pub(crate) fn fail(&mut self, error: DecodeError) {
+        if self.finish().is_ok() {
+            let _ = self.tx.send(Err(error));
+        }
+    }
+
+    fn send(&self, block: Result<Block, DecodeError>) -> Result<(), Disconnected> {
+        self.tx.send(block).map_err(|_| Disconnected)
+    }
+
+    fn fresh_buffer(&self) -> Vec<u8> {
+        match self.pool.try_recv() {
+            Ok(buf) if buf.len() == self.block_bytes => buf,
+            _ => vec![0; self.block_bytes],
+        }
+    }
+}

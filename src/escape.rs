@@ -1,0 +1,99 @@
+//! Decoding of the escapes found in quoted ALB fields.
+//!
+//! ALB writes `"` as `\x22`, `\` as `\x5C` and every non-ASCII byte as `\xHH`; other producers
+//! write `\"` and `\\`. [`unescape`] decodes both, then reads the bytes as UTF-8, replacing invalid
+//! sequences with U+FFFD. `albwatch parse` and the Kinesis records always carry decoded text.
+
+use std::borrow::Cow;
+
+/// Decodes `\xHH`, `\"` and `\\`; any other backslash is kept as written.
+pub fn unescape(raw: &[u8]) -> Cow<'_, str> {
+    if memchr::memchr(b'\\', raw).is_none() {
+        return String::from_utf8_lossy(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'\\', &raw[i..]) {
+        out.extend_from_slice(&raw[i..i + off]);
+        i += off;
+        match raw.get(i + 1) {
+            Some(b'x' | b'X') => match (raw.get(i + 2).and_then(hex), raw.get(i + 3).and_then(hex)) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 4;
+                }
+                _ => {
+                    out.push(b'\\');
+                    i += 1;
+                }
+            },
+            Some(&c @ (b'"' | b'\\')) => {
+                out.push(c);
+                i += 2;
+            }
+            _ => {
+                out.push(b'\\');
+                i += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&raw[i..]);
+    match String::from_utf8(out) {
+        Ok(s) => Cow::Owned(s),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
+fn hex(b: &u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Escapes text the way ALB does (`"`, `\`, control and non-ASCII bytes as `\xHH`), the
+/// inverse of [`unescape`]; used to write log lines (fixtures, generators, tests).
+pub fn escape_alb(text: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+            let _ = write!(out, "\\x{b:02x}");
+        } else {
+            out.push(char::from(b));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn decodes_both_escape_styles() {
+        assert_eq!(unescape(br#"a\x22b\x5Cc"#), "a\"b\\c");
+        assert_eq!(unescape(br#"a\"b\\c"#), "a\"b\\c");
+        assert_eq!(unescape(br"caf\xC3\xA9"), "café");
+        assert_eq!(unescape(br"bad\xZZ\q"), r"bad\xZZ\q");
+        assert_eq!(unescape(br"trailing\"), r"trailing\");
+        assert_eq!(unescape(br"\xff"), "\u{fffd}");
+        assert!(matches!(unescape(b"plain"), Cow::Borrowed("plain")));
+    }
+
+    proptest! {
+        #[test]
+        fn escape_then_unescape_round_trips(s in ".*") {
+            let escaped = escape_alb(&s);
+            prop_assert_eq!(unescape(escaped.as_bytes()), s);
+        }
+
+        #[test]
+        fn unescape_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = unescape(&bytes);
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! albwatch: Application Load Balancer access logs → timely, deduplicated 5xx alerts.
+//!
+//! # Layout
+//! - [`entry`], [`parser`], [`escape`]: the zero-copy ALB access-log line parser.
+//! - [`decode`]: any reader (gzip with all members, or plain text) → numbered lines, on a
+//!   decoder thread so decompression and parsing overlap.
+//! - [`json`]: the NDJSON form of an entry printed by `albwatch parse`.
+//! - [`record`]: the versioned Kinesis record format shared by the ingest and the alerter.
+//! - [`ingest`]: S3 object → chunked, partitioned, loss-free Kinesis records (the `ingest` Lambda).
+//! - [`alert`]: Kinesis records → per-target windows → deduplicated Slack summaries (the `alerter` Lambda).
+//! - [`cli`]: the `albwatch` subcommands; `src/bin/*.rs` are thin adapters over these modules.
+
+pub mod alert;
+pub mod decode;
+pub mod entry;
+pub mod escape;
+pub mod ingest;
+pub mod json;
+pub mod parser;
+pub mod record;

@@ -1,0 +1,341 @@
+//! The ALB access-log line parser: one pass, zero-copy, never panics.
+//!
+//! Fields are separated by single spaces; a field starting with `"` runs to the next `"` that is
+//! not escaped by a backslash and is followed by a space or the end of the line. Numeric and
+//! time fields are validated here (so a bad line is reported with the field and byte offset) and
+//! converted on demand by [`AlbEntry`]'s accessors.
+
+use crate::entry::{AlbEntry, FIELD_COUNT, Field, LAYOUT_FIELD_COUNTS, split_host_port};
+
+/// Why a line is not an ALB access-log entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ParseErrorKind {
+    /// The line is empty (callers normally skip blank lines before parsing).
+    #[error("empty line")]
+    Empty,
+    /// A quoted field has no closing quote.
+    #[error("unterminated quoted field")]
+    UnterminatedQuote,
+    /// A closing quote is followed by something other than a space.
+    #[error("expected a space after the field")]
+    ExpectedSpace,
+    /// Two spaces in a row or an empty bare field.
+    #[error("empty field")]
+    EmptyField,
+    /// The line ended before the field; `found` fields were read.
+    #[error("line ends after {found} fields, not a known layout (25, 27, 29, 30 or 33+)")]
+    FieldCount {
+        /// How many fields the line had.
+        found: usize,
+    },
+    /// Not a number where one is required.
+    #[error("not a number")]
+    BadNumber,
+    /// Not a three-digit status code.
+    #[error("not a status code")]
+    BadStatusCode,
+    /// Not an `ip:port` pair.
+    #[error("not an ip:port pair")]
+    BadHostPort,
+    /// Not an RFC 3339 UTC timestamp.
+    #[error("not an RFC 3339 UTC timestamp")]
+    BadTime,
+    /// The `type` field is not a lowercase word such as `https`.
+    #[error("not a request type")]
+    BadType,
+}
+
+/// A line that is not an ALB entry: which field, where, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {kind} (byte {offset})")]
+pub struct ParseLineError {
+    /// The AWS name of the field where parsing stopped (the first missing one for short lines).
+    pub field: &'static str,
+    /// Byte offset in the line (after removing the line ending).
+    pub offset: usize,
+    /// What was wrong.
+    pub kind: ParseErrorKind,
+}
+
+/// Whether a line holds nothing but whitespace (blank lines are skipped, not malformed).
+pub fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
+}
+
+/// Parses one access-log line (its `\n` or `\r\n` ending may be present).
+pub fn parse_line(line: &[u8]) -> Result<AlbEntry<'_>, ParseLineError> {
+    let line = trim_end(line);
+    if line.is_empty() {
+        return Err(error(Field::Type, 0, ParseErrorKind::Empty));
+    }
+    let len = line.len();
+    let mut fields: [&[u8]; FIELD_COUNT] = [b"-"; FIELD_COUNT];
+    let mut pos = 0;
+    let mut count = 0;
+    while count < FIELD_COUNT && pos < len {
+        let field = Field::ALL[count];
+        let start = pos;
+        let (value, end) = if line[pos] == b'"' {
+            let close = closing_quote(line, pos + 1)
+                .ok_or_else(|| error(field, start, ParseErrorKind::UnterminatedQuote))?;
+            (&line[pos + 1..close], close + 1)
+        } else {
+            let end = memchr::memchr(b' ', &line[pos..]).map_or(len, |o| pos + o);
+            (&line[pos..end], end)
+        };
+        if end < len {
+            if line[end] != b' ' {
+                return Err(error(field, end, ParseErrorKind::ExpectedSpace));
+            }
+            pos = end + 1;
+        } else {
+            pos = len;
+        }
+        validate(field, value, line[start] == b'"').map_err(|kind| error(field, start, kind))?;
+        fields[count] = value;
+        count += 1;
+    }
+    if !LAYOUT_FIELD_COUNTS.contains(&count) {
+        let missing = Field::ALL[count.min(FIELD_COUNT - 1)];
+        return Err(error(missing, len, ParseErrorKind::FieldCount { found: count }));
+    }
+    let extra = if count == FIELD_COUNT { &line[pos..] } else { b"" };
+    Ok(AlbEntry {
+        fields,
+        present: count as u8,
+        extra,
+    })
+}
+
+fn error(field: Field, offset: usize, kind: ParseErrorKind) -> ParseLineError {
+    ParseLineError {
+        field: field.name(),
+        offset,
+        kind,
+    }
+}
+
+fn trim_end(line: &[u8]) -> &[u8] {
+    let mut end = line.len();
+    while end > 0 && matches!(line[end - 1], b'\n' | b'\r' | b' ' | b'\t') {
+        end -= 1;
+    }
+    &line[..end]
+}
+
+/// Index of the quote closing a field whose content starts at `from`: a `"` preceded by an
+/// even number of backslashes and followed by a space or the end of the line.
+pub(crate) fn closing_quote(line: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while at <= line.len() {
+        let i = at + memchr::memchr(b'"', line.get(at..)?)?;
+        let backslashes = line[from..i].iter().rev().take_while(|&&b| b == b'\\').count();
+        if backslashes % 2 == 0 && matches!(line.get(i + 1), None | Some(b' ')) {
+            return Some(i);
+        }
+        at = i + 1;
+    }
+    None
+}
+
+fn validate(field: Field, value: &[u8], quoted: bool) -> Result<(), ParseErrorKind> {
+    if value.is_empty() && !quoted {
+        return Err(ParseErrorKind::EmptyField);
+    }
+    let absent = value == b"-";
+    match field {
+        Field::Type if !value.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) => {
+            Err(ParseErrorKind::BadType)
+        }
+        Field::Time if !is_timestamp(value) => Err(ParseErrorKind::BadTime),
+        Field::RequestCreationTime if !absent && !is_timestamp(value) => {
+            Err(ParseErrorKind::BadTime)
+        }
+        Field::Client | Field::Target if !absent && split_host_port(value).is_none() => {
+            Err(ParseErrorKind::BadHostPort)
+        }
+        Field::RequestProcessingTime | Field::TargetProcessingTime | Field::ResponseProcessingTime
+            if !absent && !is_decimal(value) =>
+        {
+            Err(ParseErrorKind::BadNumber)
+        }
+        Field::ElbStatusCode | Field::TargetStatusCode
+            if !absent && !(value.len() == 3 && value.iter().all(u8::is_ascii_digit)) =>
+        {
+            Err(ParseErrorKind::BadStatusCode)
+        }
+        Field::ReceivedBytes | Field::SentBytes | Field::MatchedRulePriority
+            if !absent && !is_unsigned(value) =>
+        {
+            Err(ParseErrorKind::BadNumber)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn is_unsigned(v: &[u8]) -> bool {
+    !v.is_empty() && v.len() <= 19 && v.iter().all(u8::is_ascii_digit)
+}
+
+/// `-?digits(.digits)?`, a valid JSON number, so it can be emitted as written.
+pub(crate) fn is_decimal(v: &[u8]) -> bool {
+    let v = v.strip_prefix(b"-").unwrap_or(v);
+    let (int, frac) = match memchr::memchr(b'.', v) {
+        Some(dot) => (&v[..dot], Some(&v[dot + 1..])),
+        None => (v, None),
+    };
+    let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    digits(int) && (int.len() == 1 || int[0] != b'0') && frac.is_none_or(digits)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with plausible ranges.
+fn is_timestamp(v: &[u8]) -> bool {
+    const SHAPE: &[u8; 19] = b"dddd-dd-ddTdd:dd:dd";
+    if v.len() < 20 || v[v.len() - 1] != b'Z' {
+        return false;
+    }
+    let shape_ok = SHAPE
+        .iter()
+        .zip(v)
+        .all(|(&s, &b)| if s == b'd' { b.is_ascii_digit() } else { s == b });
+    if !shape_ok {
+        return false;
+    }
+    let two = |i: usize| u32::from(v[i] - b'0') * 10 + u32::from(v[i + 1] - b'0');
+    let ranges_ok = (1..=12).contains(&two(5))
+        && (1..=31).contains(&two(8))
+        && two(11) < 24
+        && two(14) < 60
+        && two(17) < 61;
+    let rest = &v[19..v.len() - 1];
+    let fraction_ok = match rest {
+        [] => true,
+        [b'.', digits @ ..] => !digits.is_empty() && digits.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    ranges_ok && fraction_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HTTPS: &str = r#"https 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.086 0.048 0.037 200 200 0 57 "GET https://www.example.com:443/ HTTP/1.1" "curl/7.46.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337281-1d84f3d73c47ec4e58577259" "www.example.com" "arn:aws:acm:us-east-2:123456789012:certificate/12345678-1234-1234-1234-123456789012" 1 2018-07-02T22:22:48.364000Z "authenticate,forward" "-" "-" "10.0.0.1:80" "200" "-" "-" TID_1234abcd5678ef90 "-" "-" "-""#;
+
+    #[test]
+    fn parses_every_documented_field() {
+        let e = parse_line(HTTPS.as_bytes()).unwrap();
+        assert_eq!(e.field_count(), 33);
+        assert_eq!(e.time(), "2018-07-02T22:23:00.186641Z");
+        assert_eq!(e.minute(), "2018-07-02T22:23");
+        assert_eq!(e.elb(), "app/my-loadbalancer/50dc6c495c0c9188");
+        assert_eq!(e.client().unwrap().ip, "192.168.131.39");
+        assert_eq!(e.target().unwrap().port, 80);
+        assert_eq!(e.number(Field::RequestProcessingTime), Some(0.086));
+        assert_eq!(e.elb_status_code(), Some(200));
+        assert_eq!(e.integer(Field::SentBytes), Some(57));
+        let r = e.request().unwrap();
+        assert_eq!((r.verb, r.proto), (&b"GET"[..], &b"HTTP/1.1"[..]));
+        assert_eq!(e.text(Field::UserAgent).unwrap(), "curl/7.46.0");
+        assert_eq!(e.text(Field::ActionsExecuted).unwrap(), "authenticate,forward");
+        assert_eq!(e.text(Field::RedirectUrl), None);
+        assert_eq!(e.text(Field::TargetStatusCodeList).unwrap(), "200");
+        assert_eq!(e.text(Field::ConnTraceId).unwrap(), "TID_1234abcd5678ef90");
+        assert_eq!(e.extra().count(), 0);
+        assert!(!e.is_5xx());
+    }
+
+    fn with_fields(n: usize) -> String {
+        let mut out = String::new();
+        let mut rest = HTTPS;
+        for i in 0..n {
+            let end = if rest.starts_with('"') {
+                closing_quote(rest.as_bytes(), 1).unwrap() + 1
+            } else {
+                rest.find(' ').unwrap_or(rest.len())
+            };
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(&rest[..end]);
+            rest = rest.get(end + 1..).unwrap_or("");
+        }
+        out
+    }
+
+    #[test]
+    fn older_layouts_parse_with_missing_fields_null() {
+        for n in LAYOUT_FIELD_COUNTS {
+            let line = with_fields(n);
+            let e = parse_line(line.as_bytes()).unwrap_or_else(|err| panic!("{n}: {err}"));
+            assert_eq!(e.field_count(), n);
+            assert_eq!(e.text(Field::ErrorReason), None);
+            assert_eq!(e.raw(Field::ConnTraceId).is_some(), n >= 30);
+        }
+        for n in [5, 24, 26, 28, 31, 32] {
+            let err = parse_line(with_fields(n).as_bytes()).unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::FieldCount { found: n });
+            assert_eq!(err.field, Field::ALL[n].name());
+        }
+    }
+
+    #[test]
+    fn trailing_extra_fields_are_kept() {
+        let line = format!("{HTTPS} \"-\" \"new thing\" bare\r\n");
+        let e = parse_line(line.as_bytes()).unwrap();
+        let extra: Vec<_> = e.extra().collect();
+        assert_eq!(extra, vec![&b"-"[..], b"new thing", b"bare"]);
+    }
+
+    #[test]
+    fn quotes_in_both_escape_styles() {
+        let ua_alb = HTTPS.replace("\"curl/7.46.0\"", r#""say \x22hi\x22 \x5C""#);
+        let e = parse_line(ua_alb.as_bytes()).unwrap();
+        assert_eq!(e.text(Field::UserAgent).unwrap(), r#"say "hi" \"#);
+        let ua_other = HTTPS.replace("\"curl/7.46.0\"", r#""say \"hi\" \\""#);
+        let e = parse_line(ua_other.as_bytes()).unwrap();
+        assert_eq!(e.text(Field::UserAgent).unwrap(), r#"say "hi" \"#);
+    }
+
+    #[test]
+    fn errors_name_field_and_offset() {
+        let bad = HTTPS.replace(" 200 200 ", " 2x0 200 ");
+        let err = parse_line(bad.as_bytes()).unwrap_err();
+        assert_eq!(err.field, "elb_status_code");
+        assert_eq!(err.kind, ParseErrorKind::BadStatusCode);
+        assert_eq!(&bad.as_bytes()[err.offset..err.offset + 3], b"2x0");
+
+        let bad = HTTPS.replace("2018-07-02T22:23:00.186641Z", "2018-07-02 22:23");
+        assert_eq!(parse_line(bad.as_bytes()).unwrap_err().kind, ParseErrorKind::BadTime);
+        let bad = HTTPS.replace("0.086", "abc");
+        assert_eq!(parse_line(bad.as_bytes()).unwrap_err().field, "request_processing_time");
+        let bad = HTTPS.replace(" 192.168.131.39:2817", " 192.168.131.39");
+        assert_eq!(parse_line(bad.as_bytes()).unwrap_err().field, "client:port");
+        assert_eq!(parse_line(b"garbage").unwrap_err().field, "time");
+        assert_eq!(parse_line(b"\r\n").unwrap_err().kind, ParseErrorKind::Empty);
+        let truncated = &HTTPS[..200];
+        assert!(parse_line(truncated.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn minus_one_timings_and_absent_target() {
+        let line = HTTPS
+            .replace("10.0.0.1:80 0.086 0.048 0.037 200 200", "- -1 -1 -1 503 -")
+            .replace("\"10.0.0.1:80\" \"200\"", "\"-\" \"-\"");
+        let e = parse_line(line.as_bytes()).unwrap();
+        assert_eq!(e.target(), None);
+        assert_eq!(e.number(Field::TargetProcessingTime), Some(-1.0));
+        assert_eq!(e.target_status_code(), None);
+        assert!(e.is_5xx());
+    }
+
+    #[test]
+    fn decimal_grammar_matches_json_numbers() {
+        for ok in ["0", "-1", "0.000", "12.5", "-0.25"] {
+            assert!(is_decimal(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["", "-", ".5", "1.", "01", "1e5", "+1", "1.2.3"] {
+            assert!(!is_decimal(bad.as_bytes()), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! The Kinesis record format (version 1), shared by the ingest (writer) and the alerter (reader).
+//!
+//! One record is compact JSON holding entries of **one partition key** from one log object:
+//!
+//! ```json
+//! {"v":1,"source":{"bucket":"logs","key":"AWSLogs/…_app.shop.….log.gz","etag":"9b2c…","version_id":null},
+//!  "elb":"app/shop/50dc6c495c0c9188","partition_key":"10.0.1.11:8080","key_kind":"target",
+//!  "mode":"errors","seq":0,"lines":[12,3981],
+//!  "entries":[{"line":12,"time":"2025-06-21T22:45:00.123456Z","elb_status_code":502,…}],
+//!  "tallies":[{"minute":"2025-06-21T22:45","total":1200,"s2xx":1180,"s3xx":0,"s4xx":8,"s5xx":12}]}
+//! ```
+//!
+//! - `partition_key` is the target `ip:port`; entries without a target use the target group ARN
+//!   (`key_kind: "target_group"`), else the load balancer (`"load_balancer"`).
+//! - `mode: "errors"` records carry only 5xx entries (the fields an alert needs) plus per-minute
+//!   tallies of **all** requests of that key; `mode: "all"` records carry every entry in the full
+//!   [`EntryJson`](crate::json::EntryJson) form (plus `line`) and no tallies.
+//! - `(source, partition_key, seq, lines)` identifies a record: the ingest cuts records
+//!   deterministically, so a re-ingested object or a retried batch yields identical ids and
+//!   consumers drop the duplicates ([`Record::dedupe_key`]).
+//! - Readers ignore unknown fields; a different `v` is rejected.
+
+use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+/// The version this build writes and reads.
+pub const RECORD_VERSION: u32 = 1;
+
+/// Which log object a record came from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SourceId<'a> {
+    /// S3 bucket (or `local` for files read by the CLI).
+    #[serde(borrow)]
+    pub bucket: Cow<'a, str>,
+    /// Object key (or local path).
+    #[serde(borrow)]
+    pub key: Cow<'a, str>,
+    /// The object's ETag, when known.
+    #[serde(default, borrow)]
+    pub etag: Option<Cow<'a, str>>,
+    /// The object's version id, when the bucket is versioned.
+    #[serde(default, borrow)]
+    pub version_id: Option<Cow<'a, str>>,
+}
+
+/// What the ingest forwards (`ALBWATCH_FORWARD`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardMode {
+    /// 5xx entries plus per-(key, minute) tallies of all requests.
+    #[default]
+    Errors,
+    /// Every entry.
+    All,
+}
+
+/// What a partition key names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// A target `ip:port`.
+    Target,
+    /// A target group ARN (entries without a target, e.g. 503 with no healthy targets).
+    TargetGroup,
+    /// The load balancer (entries with neither target nor target group).
+    LoadBalancer,
+}
+
+/// Everything in a record except its entries and tallies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordHeader<'a> {
+    /// Format version, [`RECORD_VERSION`].
+    pub v: u32,
+    /// The log object the entries came from.
+    #[serde(borrow)]
+    pub source: SourceId<'a>,
+    /// The load balancer id (one log object holds one load balancer's entries).
+    #[serde(borrow)]
+    pub elb: Cow<'a, str>,
+    /// The Kinesis partition key of the record.
+    #[serde(borrow)]
+    pub partition_key: Cow<'a, str>,
+    /// What the partition key names.
+    pub key_kind: KeyKind,
+    /// Forward mode of the ingest that wrote the record.
+    pub mode: ForwardMode,
+    /// Sequence number of this record among the records of this key and object.
+    pub seq: u64,
+    /// First and last line numbers (1-based, inclusive) the record covers.
+    pub lines: [u64; 2],
+}
+
+/// One 5xx (or, in `all` mode, any) entry as the alerter reads it. `all`-mode records carry more
+/// keys; they are ignored here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordEntry<'a> {
+    /// Line number in the source object.
+    pub line: u64,
+    /// `time` as written by ALB.
+    #[serde(borrow)]
+    pub time: Cow<'a, str>,
+    /// Client address.
+    #[serde(default, borrow)]
+    pub client_ip: Option<Cow<'a, str>>,
+    /// Client port.
+    #[serde(default)]
+    pub client_port: Option<u16>,
+    /// Target address (`None` when the load balancer answered itself).
+    #[serde(default, borrow)]
+    pub target_ip: Option<Cow<'a, str>>,
+    /// Target port.
+    #[serde(default)]
+    pub target_port: Option<u16>,
+    /// Target group ARN.
+    #[serde(default, borrow)]
+    pub target_group_arn: Option<Cow<'a, str>>,
+    /// Status code the load balancer returned.
+    #[serde(default)]
+    pub elb_status_code: Option<u16>,
+    /// Status code the target returned.
+    #[serde(default)]
+    pub target_status_code: Option<u16>,
+    /// Request method.
+    #[serde(default, borrow)]
+    pub request_verb: Option<Cow<'a, str>>,
+    /// Request URL (attacker-controlled text).
+    #[serde(default, borrow)]
+    pub request_url: Option<Cow<'a, str>>,
+    /// Request protocol.
+    #[serde(default, borrow)]
+    pub request_proto: Option<Cow<'a, str>>,
+    /// User agent (attacker-controlled text).
+    #[serde(default, borrow)]
+    pub user_agent: Option<Cow<'a, str>>,
+    /// `error_reason`.
+    #[serde(default, borrow)]
+    pub error_reason: Option<Cow<'a, str>>,
+    /// Desync `classification`.
+    #[serde(default, borrow)]
+    pub classification: Option<Cow<'a, str>>,
+    /// X-Amzn-Trace-Id.
+    #[serde(default, borrow)]
+    pub trace_id: Option<Cow<'a, str>>,
+}
+
+impl RecordEntry<'_> {
+    /// The 5xx status this entry counts under: the load balancer's code when it is 5xx, else
+    /// the target's; `None` when neither is 5xx.
+    pub fn status_5xx(&self) -> Option<u16> {
+        let is_5xx = |c: &Option<u16>| c.filter(|c| (500..600).contains(c));
+        is_5xx(&self.elb_status_code).or_else(|| is_5xx(&self.target_status_code))
+    }
+}
+
+/// Requests of one partition key in one minute, counted by class of `elb_status_code`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally<'a> {
+    /// `YYYY-MM-DDTHH:MM` (UTC), the prefix of the entries' `time`.
+    #[serde(borrow)]
+    pub minute: Cow<'a, str>,
+    /// All requests.
+    pub total: u64,
+    /// 2xx responses.
+    pub s2xx: u64,
+    /// 3xx responses.
+    pub s3xx: u64,
+    /// 4xx responses.
+    pub s4xx: u64,
+    /// Requests counted as 5xx (load balancer or target answered 5xx).
+    pub s5xx: u64,
+}
+
+/// A whole record as read by consumers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record<'a> {
+    /// Identity and provenance.
+    #[serde(flatten, borrow)]
+    pub header: RecordHeader<'a>,
+    /// Entries (5xx only in `errors` mode).
+    #[serde(default, borrow)]
+    pub entries: Vec<RecordEntry<'a>>,
+    /// Per-minute request tallies (`errors` mode only).
+    #[serde(default, borrow)]
+    pub tallies: Vec<Tally<'a>>,
+}
+
+/// Why a record was rejected (poison).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Not JSON of the record shape.
+    #[error("not a record: {0}")]
+    Malformed(String),
+    /// A version this build does not read.
+    #[error("unsupported record version {0} (this build reads {RECORD_VERSION})")]
+    Version(u32),
+}
+
+impl<'a> Record<'a> {
+    /// Parses a record in place with simd-json (the buffer is used as scratch space).
+    pub fn from_slice(data: &'a mut [u8]) -> Result<Self, RecordError> {
+        let record: Record<'a> =
+            simd_json::serde::from_slice(data).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        if record.header.v != RECORD_VERSION {
+            return Err(RecordError::Version(record.header.v));
+        }
+        Ok(record)
+    }
+}
+
+impl RecordHeader<'_> {
+    /// A stable 64-bit id of `(source, partition_key, seq, lines)` for duplicate detection.
+    pub fn dedupe_key(&self) -> u64 {
+        // SipHash with fixed keys: stable across processes and runs.
+        #[allow(deprecated)]
+        let mut h = std::hash::SipHasher::new();
+        self.source.hash(&mut h);
+        self.partition_key.hash(&mut h);
+        self.seq.hash(&mut h);
+        self.lines.hash(&mut h);
+        h.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> String {
+        r#"{"v":1,"source":{"bucket":"b","key":"k e\"y","etag":"e1","version_id":null},"elb":"app/shop/1","partition_key":"10.0.1.11:8080","key_kind":"target","mode":"errors","seq":3,"lines":[10,20],"entries":[{"line":12,"time":"2025-06-21T22:45:00.1Z","elb_status_code":502,"target_status_code":502,"request_url":"https://x/<!channel>","unknown":1}],"tallies":[{"minute":"2025-06-21T22:45","total":10,"s2xx":8,"s3xx":0,"s4xx":0,"s5xx":2}]}"#.to_owned()
+    }
+
+    #[test]
+    fn reads_a_record_with_simd_json() {
+        let mut data = sample().into_bytes();
+        let r = Record::from_slice(&mut data).unwrap();
+        assert_eq!(r.header.source.key, "k e\"y");
+        assert_eq!(r.header.seq, 3);
+        assert_eq!(r.entries[0].status_5xx(), Some(502));
+        assert_eq!(r.entries[0].request_url.as_deref(), Some("https://x/<!channel>"));
+        assert_eq!(r.tallies[0].s5xx, 2);
+    }
+
+    #[test]
+    fn round_trips_and_rejects_other_versions() {
+        let mut data = sample().into_bytes();
+        let r = Record::from_slice(&mut data).unwrap();
+        let key = r.header.dedupe_key();
+        let mut again = serde_json::to_vec(&r).unwrap();
+        let r2 = Record::from_slice(&mut again).unwrap();
+        assert_eq!(r2.header.dedupe_key(), key);
+        assert_eq!(r2.entries, r.entries);
+
+        let mut v2 = sample().replace("\"v\":1", "\"v\":2").into_bytes();
+        assert!(matches!(Record::from_slice(&mut v2), Err(RecordError::Version(2))));
+        let mut junk = b"{not json".to_vec();
+        assert!(matches!(Record::from_slice(&mut junk), Err(RecordError::Malformed(_))));
+    }
+
+    #[test]
+    fn status_5xx_prefers_the_load_balancer_code() {
+        let mut data = sample().into_bytes();
+        let mut e = Record::from_slice(&mut data).unwrap().entries.remove(0);
+        e.elb_status_code = Some(200);
+        e.target_status_code = Some(503);
+        assert_eq!(e.status_5xx(), Some(503));
+        e.target_status_code = Some(404);
+        assert_eq!(e.status_5xx(), None);
+    }
+}
