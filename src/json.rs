@@ -127,7 +127,10 @@ mod tests {
         assert_eq!(v["target_processing_time"], -1.0);
         assert_eq!(v["elb_status_code"], 503);
         assert!(v["target_status_code"].is_null());
-        assert_eq!(v["request_url"], "https://shop.example.com:443/a%20b?q=\"x\"");
+        assert_eq!(
+            v["request_url"],
+            "https://shop.example.com:443/a%20b?q=\"x\""
+        );
         assert_eq!(v["user_agent"], "Mozilla/5.0 \"quoted\"");
         assert_eq!(v["matched_rule_priority"], 0);
         assert!(v["chosen_cert_arn"].is_null());

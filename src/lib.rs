@@ -11,6 +11,7 @@
 //! - [`cli`]: the `albwatch` subcommands; `src/bin/*.rs` are thin adapters over these modules.
 
 pub mod alert;
+pub mod cli;
 pub mod decode;
 pub mod entry;
 pub mod escape;

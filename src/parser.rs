@@ -97,9 +97,17 @@ pub fn parse_line(line: &[u8]) -> Result<AlbEntry<'_>, ParseLineError> {
     }
     if !LAYOUT_FIELD_COUNTS.contains(&count) {
         let missing = Field::ALL[count.min(FIELD_COUNT - 1)];
-        return Err(error(missing, len, ParseErrorKind::FieldCount { found: count }));
+        return Err(error(
+            missing,
+            len,
+            ParseErrorKind::FieldCount { found: count },
+        ));
     }
-    let extra = if count == FIELD_COUNT { &line[pos..] } else { b"" };
+    let extra = if count == FIELD_COUNT {
+        &line[pos..]
+    } else {
+        b""
+    };
     Ok(AlbEntry {
         fields,
         present: count as u8,
@@ -129,7 +137,11 @@ pub(crate) fn closing_quote(line: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while at <= line.len() {
         let i = at + memchr::memchr(b'"', line.get(at..)?)?;
-        let backslashes = line[from..i].iter().rev().take_while(|&&b| b == b'\\').count();
+        let backslashes = line[from..i]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
         if backslashes % 2 == 0 && matches!(line.get(i + 1), None | Some(b' ')) {
             return Some(i);
         }
@@ -144,7 +156,11 @@ fn validate(field: Field, value: &[u8], quoted: bool) -> Result<(), ParseErrorKi
     }
     let absent = value == b"-";
     match field {
-        Field::Type if !value.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) => {
+        Field::Type
+            if !value
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) =>
+        {
             Err(ParseErrorKind::BadType)
         }
         Field::Time if !is_timestamp(value) => Err(ParseErrorKind::BadTime),
@@ -154,7 +170,9 @@ fn validate(field: Field, value: &[u8], quoted: bool) -> Result<(), ParseErrorKi
         Field::Client | Field::Target if !absent && split_host_port(value).is_none() => {
             Err(ParseErrorKind::BadHostPort)
         }
-        Field::RequestProcessingTime | Field::TargetProcessingTime | Field::ResponseProcessingTime
+        Field::RequestProcessingTime
+        | Field::TargetProcessingTime
+        | Field::ResponseProcessingTime
             if !absent && !is_decimal(value) =>
         {
             Err(ParseErrorKind::BadNumber)
@@ -194,10 +212,13 @@ fn is_timestamp(v: &[u8]) -> bool {
     if v.len() < 20 || v[v.len() - 1] != b'Z' {
         return false;
     }
-    let shape_ok = SHAPE
-        .iter()
-        .zip(v)
-        .all(|(&s, &b)| if s == b'd' { b.is_ascii_digit() } else { s == b });
+    let shape_ok = SHAPE.iter().zip(v).all(|(&s, &b)| {
+        if s == b'd' {
+            b.is_ascii_digit()
+        } else {
+            s == b
+        }
+    });
     if !shape_ok {
         return false;
     }
@@ -237,7 +258,10 @@ mod tests {
         let r = e.request().unwrap();
         assert_eq!((r.verb, r.proto), (&b"GET"[..], &b"HTTP/1.1"[..]));
         assert_eq!(e.text(Field::UserAgent).unwrap(), "curl/7.46.0");
-        assert_eq!(e.text(Field::ActionsExecuted).unwrap(), "authenticate,forward");
+        assert_eq!(
+            e.text(Field::ActionsExecuted).unwrap(),
+            "authenticate,forward"
+        );
         assert_eq!(e.text(Field::RedirectUrl), None);
         assert_eq!(e.text(Field::TargetStatusCodeList).unwrap(), "200");
         assert_eq!(e.text(Field::ConnTraceId).unwrap(), "TID_1234abcd5678ef90");
@@ -306,9 +330,15 @@ mod tests {
         assert_eq!(&bad.as_bytes()[err.offset..err.offset + 3], b"2x0");
 
         let bad = HTTPS.replace("2018-07-02T22:23:00.186641Z", "2018-07-02 22:23");
-        assert_eq!(parse_line(bad.as_bytes()).unwrap_err().kind, ParseErrorKind::BadTime);
+        assert_eq!(
+            parse_line(bad.as_bytes()).unwrap_err().kind,
+            ParseErrorKind::BadTime
+        );
         let bad = HTTPS.replace("0.086", "abc");
-        assert_eq!(parse_line(bad.as_bytes()).unwrap_err().field, "request_processing_time");
+        assert_eq!(
+            parse_line(bad.as_bytes()).unwrap_err().field,
+            "request_processing_time"
+        );
         let bad = HTTPS.replace(" 192.168.131.39:2817", " 192.168.131.39");
         assert_eq!(parse_line(bad.as_bytes()).unwrap_err().field, "client:port");
         assert_eq!(parse_line(b"garbage").unwrap_err().field, "time");
@@ -336,6 +366,191 @@ mod tests {
         }
         for bad in ["", "-", ".5", "1.", "01", "1e5", "+1", "1.2.3"] {
             assert!(!is_decimal(bad.as_bytes()), "{bad}");
+        }
+    }
+
+    mod generated {
+        use super::*;
+        use crate::escape::escape_alb;
+        use proptest::prelude::*;
+
+        /// Field values of a generated entry, as the parser should give them back.
+        #[derive(Debug, Clone)]
+        struct Gen {
+            kind: &'static str,
+            time: String,
+            client: (String, u16, bool),
+            target: Option<(String, u16)>,
+            timing: Option<String>,
+            elb_status: u16,
+            target_status: Option<u16>,
+            sent: u64,
+            request: (String, String, String),
+            user_agent: String,
+            error_reason: Option<String>,
+            fields: usize,
+            extra: Vec<String>,
+        }
+
+        fn ip() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<[u8; 4]>().prop_map(|b| format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3])),
+                any::<[u16; 3]>()
+                    .prop_map(|w| format!("2001:db8:{:x}::{:x}:{:x}", w[0], w[1], w[2])),
+            ]
+        }
+
+        fn text() -> impl Strategy<Value = String> {
+            "[ -~é\"\\\\<>&\u{1F600}]{1,40}"
+        }
+
+        fn entry() -> impl Strategy<Value = Gen> {
+            (
+                (
+                    prop::sample::select(vec!["http", "https", "h2", "ws", "wss", "grpcs"]),
+                    (0u32..28, 0u32..24, 0u32..60, 0u32..1_000_000).prop_map(|(d, h, m, us)| {
+                        format!("2025-06-{:02}T{h:02}:{m:02}:{:02}.{us:06}Z", d + 1, m % 60)
+                    }),
+                    (ip(), any::<u16>(), any::<bool>()),
+                    proptest::option::of((ip(), any::<u16>())),
+                    proptest::option::of(
+                        (0u32..100, 0u32..1000).prop_map(|(a, b)| format!("{a}.{b:03}")),
+                    ),
+                    (100u16..600, proptest::option::of(100u16..600), any::<u64>()),
+                ),
+                (
+                    (
+                        "[A-Z]{3,7}",
+                        "[!-~]{1,30}( [!-~]{1,10})?",
+                        "HTTP/[12]\\.[01]",
+                    ),
+                    text(),
+                    proptest::option::of("[A-Za-z]{3,20}"),
+                    prop::sample::select(vec![25usize, 27, 29, 30, 33]),
+                    proptest::collection::vec(text(), 0..3),
+                ),
+            )
+                .prop_map(
+                    |(
+                        (kind, time, client, target, timing, (elb_status, target_status, sent)),
+                        (request, user_agent, error_reason, fields, extra),
+                    )| Gen {
+                        kind,
+                        time,
+                        client,
+                        target,
+                        timing,
+                        elb_status,
+                        target_status,
+                        sent,
+                        request,
+                        user_agent,
+                        error_reason,
+                        fields,
+                        extra: if fields == 33 { extra } else { Vec::new() },
+                    },
+                )
+        }
+
+        fn format_line(g: &Gen) -> String {
+            let client = if g.client.2 && g.client.0.contains(':') {
+                format!("[{}]:{}", g.client.0, g.client.1)
+            } else {
+                format!("{}:{}", g.client.0, g.client.1)
+            };
+            let target = g
+                .target
+                .as_ref()
+                .map_or("-".to_owned(), |(ip, port)| format!("{ip}:{port}"));
+            let timing = g.timing.clone().unwrap_or_else(|| "-1".to_owned());
+            let status = |s: Option<u16>| s.map_or("-".to_owned(), |s| s.to_string());
+            let q = |s: &str| format!("\"{}\"", escape_alb(s));
+            let request = format!("{} {} {}", g.request.0, g.request.1, g.request.2);
+            let all = [
+                g.kind.to_owned(),
+                g.time.clone(),
+                "app/lb/1".into(),
+                client,
+                target,
+                timing.clone(),
+                timing.clone(),
+                timing,
+                g.elb_status.to_string(),
+                status(g.target_status),
+                "0".into(),
+                g.sent.to_string()[..g.sent.to_string().len().min(19)].to_owned(),
+                q(&request),
+                q(&g.user_agent),
+                "-".into(),
+                "-".into(),
+                "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/t/1".into(),
+                q("Root=1-abc"),
+                q("-"),
+                q("-"),
+                "0".into(),
+                g.time.clone(),
+                q("forward"),
+                q("-"),
+                g.error_reason.as_deref().map_or(q("-"), q),
+                q("-"),
+                q("-"),
+                q("-"),
+                q("-"),
+                "TID_1".into(),
+                q("-"),
+                q("-"),
+                q("-"),
+            ];
+            let mut line = all[..g.fields].join(" ");
+            for e in &g.extra {
+                line.push(' ');
+                line.push_str(&q(e));
+            }
+            line
+        }
+
+        proptest! {
+            #[test]
+            fn generated_entries_parse_back_to_their_values(g in entry()) {
+                let line = format_line(&g);
+                let e = parse_line(line.as_bytes()).map_err(|err| TestCaseError::fail(format!("{err}: {line}")))?;
+                prop_assert_eq!(e.field_count(), g.fields);
+                prop_assert_eq!(e.text(Field::Type).map(|t| t.into_owned()), Some(g.kind.to_owned()));
+                prop_assert_eq!(e.time(), g.time.as_str());
+                let client = e.client().unwrap();
+                prop_assert_eq!((client.ip, client.port), (g.client.0.as_str(), g.client.1));
+                prop_assert_eq!(e.target().map(|t| (t.ip.to_owned(), t.port)), g.target.clone());
+                let timing = g.timing.as_deref().map_or(-1.0, |t| t.parse().unwrap());
+                prop_assert_eq!(e.number(Field::TargetProcessingTime), Some(timing));
+                prop_assert_eq!(e.elb_status_code(), Some(g.elb_status));
+                prop_assert_eq!(e.target_status_code(), g.target_status);
+                let r = e.request().unwrap();
+                prop_assert_eq!(crate::escape::unescape(r.verb), g.request.0.as_str());
+                prop_assert_eq!(crate::escape::unescape(r.url), g.request.1.as_str());
+                prop_assert_eq!(crate::escape::unescape(r.proto), g.request.2.as_str());
+                prop_assert_eq!(e.text(Field::UserAgent).unwrap(), g.user_agent.as_str());
+                prop_assert_eq!(e.text(Field::ErrorReason).map(|c| c.into_owned()), g.error_reason.clone());
+                let extra: Vec<_> = e.extra().map(|x| crate::escape::unescape(x).into_owned()).collect();
+                prop_assert_eq!(extra, g.extra.clone());
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..700)) {
+                if let Ok(e) = parse_line(&bytes) {
+                    let _ = crate::json::EntryJson::new(&e);
+                }
+            }
+
+            #[test]
+            fn mutated_lines_never_panic(g in entry(), at in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<prop::sample::Index>()) {
+                let mut line = format_line(&g).into_bytes();
+                let i = at.index(line.len());
+                line[i] = byte;
+                line.truncate(cut.index(line.len() + 1));
+                if let Ok(e) = parse_line(&line) {
+                    let _ = serde_json::to_string(&crate::json::EntryJson::new(&e));
+                }
+            }
         }
     }
 }

@@ -200,8 +200,8 @@ pub enum RecordError {
 impl<'a> Record<'a> {
     /// Parses a record in place with simd-json (the buffer is used as scratch space).
     pub fn from_slice(data: &'a mut [u8]) -> Result<Self, RecordError> {
-        let record: Record<'a> =
-            simd_json::serde::from_slice(data).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let record: Record<'a> = simd_json::serde::from_slice(data)
+            .map_err(|e| RecordError::Malformed(e.to_string()))?;
         if record.header.v != RECORD_VERSION {
             return Err(RecordError::Version(record.header.v));
         }
@@ -238,7 +238,10 @@ mod tests {
         assert_eq!(r.header.source.key, "k e\"y");
         assert_eq!(r.header.seq, 3);
         assert_eq!(r.entries[0].status_5xx(), Some(502));
-        assert_eq!(r.entries[0].request_url.as_deref(), Some("https://x/<!channel>"));
+        assert_eq!(
+            r.entries[0].request_url.as_deref(),
+            Some("https://x/<!channel>")
+        );
         assert_eq!(r.tallies[0].s5xx, 2);
     }
 
@@ -253,9 +256,15 @@ mod tests {
         assert_eq!(r2.entries, r.entries);
 
         let mut v2 = sample().replace("\"v\":1", "\"v\":2").into_bytes();
-        assert!(matches!(Record::from_slice(&mut v2), Err(RecordError::Version(2))));
+        assert!(matches!(
+            Record::from_slice(&mut v2),
+            Err(RecordError::Version(2))
+        ));
         let mut junk = b"{not json".to_vec();
-        assert!(matches!(Record::from_slice(&mut junk), Err(RecordError::Malformed(_))));
+        assert!(matches!(
+            Record::from_slice(&mut junk),
+            Err(RecordError::Malformed(_))
+        ));
     }
 
     #[test]

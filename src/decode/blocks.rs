@@ -83,7 +83,10 @@ impl BlockWriter {
         next[..tail].copy_from_slice(&self.buf[cut..self.len]);
         let full = std::mem::replace(&mut self.buf, next);
         self.len = tail;
-        self.send(Ok(Block { buf: full, len: cut }))
+        self.send(Ok(Block {
+            buf: full,
+            len: cut,
+        }))
     }
 
     /// Sends everything left, including a last line without a newline.
@@ -96,9 +99,10 @@ impl BlockWriter {
         self.send(Ok(Block { buf: full, len }))
     }
 
-    /// Sends the lines decoded so far, then the error.
+    /// Sends the whole lines decoded so far (a partial line cut by the failure is dropped),
+    /// then the error.
     pub(crate) fn fail(&mut self, error: DecodeError) {
-        if self.finish().is_ok() {
+        if self.flush_lines().is_ok() {
             let _ = self.tx.send(Err(error));
         }
     }

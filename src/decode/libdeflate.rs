@@ -36,7 +36,11 @@ impl GzipMemberDecoder {
 
     /// Decodes the gzip member at the start of `input` into `out`; returns
     /// `(input bytes used, output bytes written)`.
-    pub(crate) fn decode(&mut self, input: &[u8], out: &mut [u8]) -> Result<(usize, usize), MemberError> {
+    pub(crate) fn decode(
+        &mut self,
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<(usize, usize), MemberError> {
         let (mut used, mut written) = (0usize, 0usize);
         // SAFETY: pointers and lengths come from live slices; libdeflate reads at most
         // `input.len()` bytes and writes at most `out.len()` bytes.
@@ -53,7 +57,9 @@ impl GzipMemberDecoder {
         };
         match result {
             r if r == libdeflate_result_LIBDEFLATE_SUCCESS => Ok((used, written)),
-            r if r == libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => Err(MemberError::OutputTooSmall),
+            r if r == libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => {
+                Err(MemberError::OutputTooSmall)
+            }
             _ => Err(MemberError::BadOrIncomplete),
         }
     }
@@ -86,8 +92,17 @@ mod tests {
         let mut out = vec![0; 64];
         assert_eq!(dec.decode(&input, &mut out), Ok((first_len, 6)));
         assert_eq!(&out[..6], b"first\n");
-        assert_eq!(dec.decode(&input[first_len..], &mut out), Ok((input.len() - first_len, 7)));
-        assert_eq!(dec.decode(&input[..first_len - 3], &mut out), Err(MemberError::BadOrIncomplete));
-        assert_eq!(dec.decode(&input, &mut out[..2]), Err(MemberError::OutputTooSmall));
+        assert_eq!(
+            dec.decode(&input[first_len..], &mut out),
+            Ok((input.len() - first_len, 7))
+        );
+        assert_eq!(
+            dec.decode(&input[..first_len - 3], &mut out),
+            Err(MemberError::BadOrIncomplete)
+        );
+        assert_eq!(
+            dec.decode(&input, &mut out[..2]),
+            Err(MemberError::OutputTooSmall)
+        );
     }
 }

@@ -165,7 +165,11 @@ impl LineSource {
             let _ = self.pool.send(block.buf);
         }
         drop(std::mem::replace(&mut self.rx, mpsc::sync_channel(0).1));
-        let stats = self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default();
+        let stats = self
+            .thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default();
         failure.map_or(Ok(stats), Err)
     }
 }
@@ -185,12 +189,17 @@ mod tests {
         out
     }
 
-    fn collect(input: Vec<u8>, options: DecodeOptions) -> (Vec<(u64, Vec<u8>)>, Result<DecodeStats, DecodeError>) {
+    fn collect(
+        input: Vec<u8>,
+        options: DecodeOptions,
+    ) -> (Vec<(u64, Vec<u8>)>, Result<DecodeStats, DecodeError>) {
         let mut lines = Vec::new();
-        let result = LineSource::spawn(std::io::Cursor::new(input), "test", options).for_each_line(|n, l| {
-            lines.push((n, l.to_vec()));
-            ControlFlow::Continue(())
-        });
+        let result = LineSource::spawn(std::io::Cursor::new(input), "test", options).for_each_line(
+            |n, l| {
+                lines.push((n, l.to_vec()));
+                ControlFlow::Continue(())
+            },
+        );
         (lines, result)
     }
 
@@ -203,7 +212,10 @@ mod tests {
     }
 
     fn text(lines: &[(u64, Vec<u8>)]) -> Vec<String> {
-        lines.iter().map(|(n, l)| format!("{n}:{}", String::from_utf8_lossy(l))).collect()
+        lines
+            .iter()
+            .map(|(n, l)| format!("{n}:{}", String::from_utf8_lossy(l)))
+            .collect()
     }
 
     #[test]
@@ -216,13 +228,30 @@ mod tests {
     #[test]
     fn every_gzip_member_is_read_in_every_mode() {
         let body: Vec<String> = (0..300).map(|i| format!("line {i}\n")).collect();
-        let parts: Vec<&[u8]> = body.chunks(7).map(|c| c.concat()).collect::<Vec<_>>().iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>().leak().iter().map(Vec::as_slice).collect();
+        let parts: Vec<&[u8]> = body
+            .chunks(7)
+            .map(|c| c.concat())
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect::<Vec<_>>()
+            .leak()
+            .iter()
+            .map(Vec::as_slice)
+            .collect();
         let input = gzip_members(&parts);
         let modes = [
             small(),
-            DecodeOptions { whole_members: false, ..small() },
+            DecodeOptions {
+                whole_members: false,
+                ..small()
+            },
             DecodeOptions::default(),
-            DecodeOptions { block_bytes: 32, input_window: 16, whole_members: true },
+            DecodeOptions {
+                block_bytes: 32,
+                input_window: 16,
+                whole_members: true,
+            },
         ];
         for options in modes {
             let (lines, stats) = collect(input.clone(), options.clone());
@@ -242,7 +271,14 @@ mod tests {
         let mid = bad.len() / 2;
         bad[mid..mid + 8].copy_from_slice(b"garbage!");
         let input = [good.clone(), bad].concat();
-        for options in [small(), DecodeOptions::default(), DecodeOptions { whole_members: false, ..small() }] {
+        for options in [
+            small(),
+            DecodeOptions::default(),
+            DecodeOptions {
+                whole_members: false,
+                ..small()
+            },
+        ] {
             let (lines, result) = collect(input.clone(), options);
             assert!(lines.len() >= 2);
             assert_eq!(text(&lines[..2]), ["1:one", "2:two"]);
@@ -271,7 +307,11 @@ mod tests {
         let stats = LineSource::spawn(std::io::Cursor::new(input), "t", small())
             .for_each_line(|_, _| {
                 seen += 1;
-                if seen == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+                if seen == 3 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
             })
             .unwrap();
         assert_eq!(seen, 3);

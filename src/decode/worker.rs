@@ -122,7 +122,8 @@ fn gzip<R: Read>(
                 window_offset += start as u64;
                 window.clear();
                 start = 0;
-                eof = fill(src, &mut window, options.input_window).map_err(|e| Some(io_error(name, src, e)))?;
+                eof = fill(src, &mut window, options.input_window)
+                    .map_err(|e| Some(io_error(name, src, e)))?;
                 continue;
             }
             if out.spare().len() < largest_member + largest_member / 8 && !out.is_empty() {
@@ -140,11 +141,14 @@ fn gzip<R: Read>(
                     out.flush_lines().map_err(|Disconnected| None)?;
                     flushed_for_member = true;
                 }
-                Err(MemberError::BadOrIncomplete) if !eof && (start > 0 || window.len() < options.input_window) => {
+                Err(MemberError::BadOrIncomplete)
+                    if !eof && (start > 0 || window.len() < options.input_window) =>
+                {
                     window.drain(..start);
                     window_offset += start as u64;
                     start = 0;
-                    eof = fill(src, &mut window, options.input_window).map_err(|e| Some(io_error(name, src, e)))?;
+                    eof = fill(src, &mut window, options.input_window)
+                        .map_err(|e| Some(io_error(name, src, e)))?;
                 }
                 Err(_) => break, // too large for the budget, or corrupt: stream the rest
             }
@@ -183,7 +187,8 @@ enum StreamError {
 fn stream(mut reader: impl Read, out: &mut BlockWriter) -> Result<(), StreamError> {
     loop {
         if out.spare().is_empty() {
-            out.flush_lines().map_err(|Disconnected| StreamError::Disconnected)?;
+            out.flush_lines()
+                .map_err(|Disconnected| StreamError::Disconnected)?;
         }
         match reader.read(out.spare()) {
             Ok(0) => return Ok(()),

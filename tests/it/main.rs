@@ -1,5 +1,3 @@
 //! Integration tests: one binary, one module per area.
 
 mod cli_parse;
-mod ingest_localstack;
-mod localstack;

@@ -1,0 +1,843 @@
+//! Rendering notifications for people: Slack Block Kit webhook payloads and a plain-text
+//! terminal form.
+//!
+//! Everything taken from a log line is attacker-controlled (URLs, user agents, even targets
+//! from a spoofed log), so every such string goes through [`escape_mrkdwn`] before it lands
+//! in mrkdwn, and through control-character scrubbing before it lands on a terminal.
+//! Slack's limits are named constants below; a payload never exceeds them.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use super::notification::{Notification, Sample, Source, Status, TargetKind, format_time};
+
+/// Maximum number of blocks in one message.
+pub const MAX_BLOCKS: usize = 50;
+/// Maximum length of a section block's text.
+pub const MAX_SECTION_TEXT: usize = 3000;
+/// Maximum length of a header block's `plain_text`.
+pub const MAX_HEADER_TEXT: usize = 150;
+/// Slack truncates a message's top-level `text` beyond this length.
+pub const MAX_MESSAGE_TEXT: usize = 40_000;
+/// Our own, much smaller cap for the fallback `text` (shown in notifications only).
+pub const FALLBACK_TEXT_CAP: usize = 1_000;
+/// Sample requests shown per target.
+pub const MAX_SAMPLES_PER_TARGET: usize = 3;
+/// Status codes and error reasons listed per target (the most frequent ones).
+pub const TOP_COUNTS: usize = 3;
+/// Longest request line or target shown, in characters, before escaping.
+pub const MAX_FIELD_CHARS: usize = 300;
+/// Longest user agent shown, in characters, before escaping.
+pub const MAX_USER_AGENT_CHARS: usize = 120;
+
+const _: () = assert!(FALLBACK_TEXT_CAP <= MAX_MESSAGE_TEXT);
+
+/// Stands in for a backtick inside inline code so log text cannot close the code span.
+const BACKTICK_STAND_IN: &str = "\u{02CB}"; // ˋ MODIFIER LETTER GRAVE ACCENT
+/// Marks a cut.
+const ELLIPSIS: char = '…';
+
+/// Escapes the three characters Slack mrkdwn treats as control characters:
+/// `&` → `&amp;`, `<` → `&lt;`, `>` → `&gt;`. Borrows when nothing needs escaping.
+///
+/// This keeps `<!channel>` from pinging anyone and `<http://x|y>` from becoming a link.
+#[must_use]
+pub fn escape_mrkdwn(s: &str) -> Cow<'_, str> {
+    if !s.contains(['&', '<', '>']) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Length as Slack limits count it. Counted in UTF-16 code units, which is never less than the
+/// number of characters, so a text within this length is within the limit either way.
+#[must_use]
+pub fn slack_len(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+/// Cuts already-escaped mrkdwn to at most `max` ([`slack_len`]) and marks the cut with `…`.
+///
+/// Never splits a character or an `&amp;`/`&lt;`/`&gt;` entity, and closes an inline code span
+/// the cut left open. Borrows when the text already fits.
+#[must_use]
+pub fn truncate_mrkdwn(s: &str, max: usize) -> Cow<'_, str> {
+    if slack_len(s) <= max {
+        return Cow::Borrowed(s);
+    }
+    if max == 0 {
+        return Cow::Borrowed("");
+    }
+    let open_code = |kept: &str| kept.matches('`').count() % 2 == 1;
+    // Room for the ellipsis; and for a closing backtick only if the cut opens a code span.
+    let mut kept = entity_safe_prefix(s, max - 1);
+    if open_code(kept) {
+        kept = entity_safe_prefix(s, max.saturating_sub(2));
+        if open_code(kept) && kept.ends_with('`') {
+            kept = &kept[..kept.len() - 1];
+        }
+    }
+    let mut out = String::with_capacity(kept.len() + 4);
+    out.push_str(kept);
+    out.push(ELLIPSIS);
+    if open_code(kept) {
+        out.push('`');
+    }
+    Cow::Owned(out)
+}
+
+/// The longest prefix of escaped `s` within `budget` ([`slack_len`]) that ends on a character
+/// boundary and outside an entity.
+fn entity_safe_prefix(s: &str, budget: usize) -> &str {
+    let mut used = 0;
+    let mut cut = 0;
+    for (i, c) in s.char_indices() {
+        used += c.len_utf16();
+        if used > budget {
+            break;
+        }
+        cut = i + c.len_utf8();
+    }
+    let kept = &s[..cut];
+    // In escaped text every `&` starts an entity; one without its `;` was cut in half.
+    match kept.rfind('&') {
+        Some(amp) if !kept[amp..].contains(';') => &kept[..amp],
+        _ => kept,
+    }
+}
+
+/// Renders one load balancer's notifications as a Slack webhook payload:
+/// `{"text": fallback, "blocks": [header, one section per target, …]}`.
+///
+/// Firing and escalated targets come first, then by 5xx count. When there are more targets than
+/// [`MAX_BLOCKS`] allows, the last block says how many were left out.
+#[must_use]
+pub fn render_payload(load_balancer: &str, notifications: &[Notification]) -> Value {
+    let mut ordered: Vec<&Notification> = notifications.iter().collect();
+    ordered.sort_by_key(|n| {
+        (
+            n.status != Status::Firing,
+            !n.escalation,
+            std::cmp::Reverse(n.count_5xx),
+        )
+    });
+
+    let counts = Counts::of(notifications);
+    let any_escalation = notifications
+        .iter()
+        .any(|n| n.escalation && n.status == Status::Firing);
+    let lb = Style::Mrkdwn.lit(load_balancer, MAX_FIELD_CHARS);
+    let emoji = if counts.firing > 0 {
+        ":rotating_light:"
+    } else {
+        ":white_check_mark:"
+    };
+    let escalated = if any_escalation { " (escalated)" } else { "" };
+    let header = format!("{emoji} {lb} — {}{escalated}", counts.summary());
+
+    let mut blocks = Vec::with_capacity(MAX_BLOCKS);
+    blocks.push(json!({
+        "type": "header",
+        "text": {
+            "type": "plain_text",
+            "text": truncate_mrkdwn(&header, MAX_HEADER_TEXT),
+            "emoji": true,
+        },
+    }));
+
+    let n = ordered.len();
+    let room = MAX_BLOCKS - blocks.len();
+    let (shown, dividers) = if 2 * n <= room + 1 {
+        (n, true)
+    } else if n <= room {
+        (n, false)
+    } else {
+        (room - 1, false)
+    };
+    for (i, notification) in ordered.iter().take(shown).enumerate() {
+        if dividers && i > 0 {
+            blocks.push(json!({ "type": "divider" }));
+        }
+        blocks.push(section(&section_text(notification)));
+    }
+    if shown < n {
+        let rest = Counts::of(ordered[shown..].iter().copied());
+        blocks.push(section(&format!(
+            "…and {} more targets ({})",
+            n - shown,
+            rest.summary_short()
+        )));
+    }
+
+    json!({
+        "text": fallback_text(&lb, &counts, &ordered),
+        "blocks": blocks,
+        "unfurl_links": false,
+        "unfurl_media": false,
+    })
+}
+
+/// Renders one notification for a terminal: no markup, control characters neutralised.
+#[must_use]
+pub fn render_text(notification: &Notification) -> String {
+    let parts = Parts::of(notification, Style::Text);
+    let lb = Style::Text.lit(&notification.load_balancer, MAX_FIELD_CHARS);
+    let place = match notification.source {
+        Source::Alb => "load balancer",
+        Source::CloudwatchLogs => "log group",
+    };
+    let mut out = format!("{} on {place} {lb}\n", parts.title);
+    for line in parts.details.iter().chain(&parts.samples) {
+        out.push_str("  ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    if parts.more_samples > 0 {
+        let _ = writeln!(out, "  …and {} more samples", parts.more_samples);
+    }
+    out
+}
+
+fn section(text: &str) -> Value {
+    json!({
+        "type": "section",
+        "text": {
+            "type": "mrkdwn",
+            "text": truncate_mrkdwn(text, MAX_SECTION_TEXT),
+            "verbatim": true,
+        },
+    })
+}
+
+/// The mrkdwn of one target's section: title and details always, then as many samples as fit.
+fn section_text(n: &Notification) -> String {
+    let parts = Parts::of(n, Style::Mrkdwn);
+    let mut text = parts.title;
+    for line in &parts.details {
+        text.push('\n');
+        text.push_str(line);
+    }
+    let mut omitted = parts.more_samples;
+    for (i, line) in parts.samples.iter().enumerate() {
+        // Keep room for a "…and N more samples" line.
+        if slack_len(&text) + 1 + slack_len(line) + 40 > MAX_SECTION_TEXT {
+            omitted += parts.samples.len() - i;
+            break;
+        }
+        text.push('\n');
+        text.push_str(line);
+    }
+    if omitted > 0 {
+        let _ = write!(text, "\n…and {omitted} more samples");
+    }
+    text
+}
+
+fn fallback_text(lb: &str, counts: &Counts, ordered: &[&Notification]) -> String {
+    let mut text = format!("{lb} — {}", counts.summary());
+    let mut sep = ": ";
+    for n in ordered {
+        let status = match n.status {
+            Status::Firing => "firing",
+            Status::Resolved => "resolved",
+        };
+        let item = format!(
+            "{sep}{} {status} ({} 5xx)",
+            Style::Mrkdwn.lit(&n.target, MAX_FIELD_CHARS),
+            n.count_5xx
+        );
+        if slack_len(&text) + slack_len(&item) + 2 > FALLBACK_TEXT_CAP {
+            text.push_str(", …");
+            break;
+        }
+        text.push_str(&item);
+        sep = ", ";
+    }
+    truncate_mrkdwn(&text, FALLBACK_TEXT_CAP).into_owned()
+}
+
+#[derive(Default)]
+struct Counts {
+    firing: usize,
+    resolved: usize,
+}
+
+impl Counts {
+    fn of<'a>(ns: impl IntoIterator<Item = &'a Notification>) -> Self {
+        let mut c = Self::default();
+        for n in ns {
+            match n.status {
+                Status::Firing => c.firing += 1,
+                Status::Resolved => c.resolved += 1,
+            }
+        }
+        c
+    }
+
+    /// "2 targets firing, 1 resolved".
+    fn summary(&self) -> String {
+        let plural = |k: usize| if k == 1 { "target" } else { "targets" };
+        match (self.firing, self.resolved) {
+            (0, 0) => "nothing to report".to_owned(),
+            (f, 0) => format!("{f} {} firing", plural(f)),
+            (0, r) => format!("{r} {} resolved", plural(r)),
+            (f, r) => format!("{f} {} firing, {r} resolved", plural(f)),
+        }
+    }
+
+    /// "30 firing, 2 resolved".
+    fn summary_short(&self) -> String {
+        format!("{} firing, {} resolved", self.firing, self.resolved)
+    }
+}
+
+/// Output flavour shared by the Slack and terminal renderers.
+#[derive(Clone, Copy)]
+enum Style {
+    Mrkdwn,
+    Text,
+}
+
+impl Style {
+    /// A log-derived value as ordinary text: scrubbed, clipped to `max` chars, escaped.
+    /// In mrkdwn, backticks become [`BACKTICK_STAND_IN`] so that the only backticks in a
+    /// message are our own code-span delimiters.
+    fn lit(self, s: &str, max: usize) -> String {
+        let clipped = clip(s, max);
+        match self {
+            Self::Mrkdwn if clipped.contains('`') => {
+                let neutral = clipped.replace('`', BACKTICK_STAND_IN);
+                escape_mrkdwn(&neutral).into_owned()
+            }
+            Self::Mrkdwn => escape_mrkdwn(&clipped).into_owned(),
+            Self::Text => clipped.into_owned(),
+        }
+    }
+
+    /// A log-derived value as inline code; backticks inside cannot close the span.
+    fn code(self, s: &str, max: usize) -> String {
+        let inner = self.lit(s, max);
+        match self {
+            Self::Mrkdwn if inner.is_empty() => "(empty)".to_owned(),
+            Self::Mrkdwn => format!("`{inner}`"),
+            Self::Text => inner,
+        }
+    }
+
+    /// A fixed label in bold.
+    fn bold(self, label: &str) -> String {
+        match self {
+            Self::Mrkdwn => format!("*{label}*"),
+            Self::Text => label.to_owned(),
+        }
+    }
+}
+
+/// Replaces control and bidi-override characters with spaces and keeps at most `max` chars,
+/// marking a cut with `…`.
+fn clip(s: &str, max: usize) -> Cow<'_, str> {
+    let is_bad =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    let too_long = s.char_indices().nth(max).is_some();
+    if !too_long && !s.contains(is_bad) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len().min(max * 4 + 4));
+    for (i, c) in s.chars().enumerate() {
+        if i + 1 >= max && too_long {
+            out.push(ELLIPSIS);
+            break;
+        }
+        out.push(if is_bad(c) { ' ' } else { c });
+    }
+    Cow::Owned(out)
+}
+
+/// The pieces of one notification's rendering, in either style.
+struct Parts {
+    title: String,
+    details: Vec<String>,
+    samples: Vec<String>,
+    more_samples: usize,
+}
+
+impl Parts {
+    fn of(n: &Notification, style: Style) -> Self {
+        let (marker, status) = match (style, n.status) {
+            (Style::Mrkdwn, Status::Firing) => (":red_circle: ", "FIRING"),
+            (Style::Mrkdwn, Status::Resolved) => (":large_green_circle: ", "RESOLVED"),
+            (Style::Text, Status::Firing) => ("", "FIRING"),
+            (Style::Text, Status::Resolved) => ("", "RESOLVED"),
+        };
+        let subject = match (n.target_kind, n.source) {
+            (TargetKind::Target, Source::Alb) => {
+                let mut s = format!("target {}", style.code(&n.target, MAX_FIELD_CHARS));
+                if let Some(tg) = &n.target_group {
+                    let _ = write!(s, " in {}", style.code(tg, MAX_FIELD_CHARS));
+                }
+                s
+            }
+            (TargetKind::Target, Source::CloudwatchLogs) => {
+                format!("log stream {}", style.code(&n.target, MAX_FIELD_CHARS))
+            }
+            (TargetKind::TargetGroup, _) => format!(
+                "load-balancer-generated errors (no target) — target group {}",
+                style.code(&n.target, MAX_FIELD_CHARS)
+            ),
+            (TargetKind::LoadBalancer, _) => format!(
+                "load-balancer-generated errors (no target) — load balancer {}",
+                style.code(&n.target, MAX_FIELD_CHARS)
+            ),
+        };
+        let escalation = if n.escalation {
+            match style {
+                Style::Mrkdwn => " :arrow_double_up: *escalated*",
+                Style::Text => " (escalated)",
+            }
+        } else {
+            ""
+        };
+        let title = format!("{marker}{} {subject}{escalation}", style.bold(status));
+
+        let mut details = Vec::with_capacity(5);
+        let volume = match (n.requests, n.effective_error_rate()) {
+            (Some(r), Some(rate)) => {
+                format!("{} of {r} requests ({:.2}%)", n.count_5xx, rate * 100.0)
+            }
+            (Some(r), None) => format!("{} of {r} requests", n.count_5xx),
+            (None, _) => format!("{} (rate unknown: no request counts)", n.count_5xx),
+        };
+        details.push(format!("{} {volume}", style.bold("5xx:")));
+        details.push(format!(
+            "{} {} – {}",
+            style.bold("Window:"),
+            format_time(&n.window_start),
+            format_time(&n.window_end)
+        ));
+        if let Some(top) = top_counts(&n.status_codes, style) {
+            details.push(format!("{} {top}", style.bold("Status codes:")));
+        }
+        if let Some(top) = top_counts(&n.error_reasons, style) {
+            details.push(format!("{} {top}", style.bold("Error reasons:")));
+        }
+        if n.first_seen.is_some() || n.last_seen.is_some() {
+            let seen = |t: &Option<_>| t.as_ref().map_or_else(|| "n/a".to_owned(), format_time);
+            details.push(format!(
+                "{} {} · {} {}",
+                style.bold("First seen:"),
+                seen(&n.first_seen),
+                style.bold("Last seen:"),
+                seen(&n.last_seen)
+            ));
+        }
+
+        let samples = n
+            .samples
+            .iter()
+            .take(MAX_SAMPLES_PER_TARGET)
+            .map(|s| sample_line(s, style))
+            .collect();
+        Self {
+            title,
+            details,
+            samples,
+            more_samples: n.samples.len().saturating_sub(MAX_SAMPLES_PER_TARGET),
+        }
+    }
+}
+
+/// "503 error detected for client 192.0.2.1:51234 at 2025-06-21T22:45:00Z — `GET … HTTP/2.0` →
+/// 10.0.1.11:8080 (TargetTimeout)".
+fn sample_line(s: &Sample, style: Style) -> String {
+    let code = s
+        .elb_status_code
+        .or(s.target_status_code)
+        .map_or_else(|| "5xx".to_owned(), |c| c.to_string());
+    let mut line = format!(
+        "{}{code} error detected for client {} at {}",
+        match style {
+            Style::Mrkdwn => "• ",
+            Style::Text => "",
+        },
+        style.lit(&s.client, MAX_FIELD_CHARS),
+        format_time(&s.time)
+    );
+    if let Some(request) = &s.request {
+        let _ = write!(line, " — {}", style.code(request, MAX_FIELD_CHARS));
+    }
+    if let Some(target) = &s.target {
+        let _ = write!(line, " → {}", style.lit(target, MAX_FIELD_CHARS));
+    }
+    if let Some(reason) = &s.error_reason {
+        let _ = write!(line, " ({})", style.lit(reason, MAX_FIELD_CHARS));
+    }
+    if let Some(ua) = &s.user_agent {
+        let _ = write!(line, " UA {}", style.code(ua, MAX_USER_AGENT_CHARS));
+    }
+    if let (Style::Text, Some(trace)) = (style, &s.trace_id) {
+        let _ = write!(line, " trace {}", style.lit(trace, MAX_FIELD_CHARS));
+    }
+    line
+}
+
+/// "502: 30, 503: 12, 504: 1 (+2 more)", most frequent first; `None` when empty.
+fn top_counts(map: &BTreeMap<String, u64>, style: Style) -> Option<String> {
+    if map.is_empty() {
+        return None;
+    }
+    let mut entries: Vec<(&String, &u64)> = map.iter().collect();
+    entries.sort_by(|a, b| b.1.cmp(a.1)); // stable: ties stay in key order
+    let mut out = entries
+        .iter()
+        .take(TOP_COUNTS)
+        .map(|(k, v)| format!("{}: {v}", style.lit(k, MAX_FIELD_CHARS)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if entries.len() > TOP_COUNTS {
+        let _ = write!(out, " (+{} more)", entries.len() - TOP_COUNTS);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::notification::tests::sample_notification;
+    use proptest::prelude::*;
+
+    const LB: &str = "app/shop-prod/50dc6c495c0c9188";
+
+    fn unescape(s: &str) -> String {
+        s.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    }
+
+    fn blocks(payload: &Value) -> &Vec<Value> {
+        payload["blocks"].as_array().expect("blocks array")
+    }
+
+    fn section_texts(payload: &Value) -> Vec<&str> {
+        blocks(payload)
+            .iter()
+            .filter(|b| b["type"] == "section")
+            .map(|b| b["text"]["text"].as_str().expect("text"))
+            .collect()
+    }
+
+    /// Every string Slack will parse as mrkdwn or show as text, with its limit.
+    fn assert_within_limits(payload: &Value) {
+        let blocks = blocks(payload);
+        assert!(blocks.len() <= MAX_BLOCKS, "{} blocks", blocks.len());
+        for b in blocks {
+            match b["type"].as_str() {
+                Some("header") => {
+                    let t = b["text"]["text"].as_str().expect("text");
+                    assert!(t.chars().count() <= MAX_HEADER_TEXT);
+                    assert!(slack_len(t) <= MAX_HEADER_TEXT);
+                }
+                Some("section") => {
+                    let t = b["text"]["text"].as_str().expect("text");
+                    assert!(t.chars().count() <= MAX_SECTION_TEXT);
+                    assert!(slack_len(t) <= MAX_SECTION_TEXT);
+                }
+                Some("divider") => {}
+                other => panic!("unexpected block {other:?}"),
+            }
+        }
+        let text = payload["text"].as_str().expect("text");
+        assert!(slack_len(text) <= FALLBACK_TEXT_CAP);
+    }
+
+    #[test]
+    fn escapes_mentions_links_and_ampersands() {
+        assert_eq!(escape_mrkdwn("<!channel>"), "&lt;!channel&gt;");
+        assert_eq!(escape_mrkdwn("<http://x|y>"), "&lt;http://x|y&gt;");
+        assert_eq!(escape_mrkdwn("a & b"), "a &amp; b");
+        assert_eq!(escape_mrkdwn("&amp;"), "&amp;amp;");
+        assert_eq!(escape_mrkdwn("&lt;!here&gt;"), "&amp;lt;!here&amp;gt;");
+        assert!(matches!(escape_mrkdwn("plain text"), Cow::Borrowed(_)));
+        assert_eq!(unescape(&escape_mrkdwn("&lt;<&>")), "&lt;<&>");
+    }
+
+    #[test]
+    fn code_spans_cannot_be_broken_out_of() {
+        let code = Style::Mrkdwn.code("GET /`<!channel>`/x HTTP/1.1", MAX_FIELD_CHARS);
+        assert_eq!(code.matches('`').count(), 2);
+        assert!(code.starts_with('`') && code.ends_with('`'));
+        assert!(code.contains("ˋ&lt;!channel&gt;ˋ"));
+        assert_eq!(Style::Mrkdwn.code("", 10), "(empty)");
+    }
+
+    #[test]
+    fn renders_header_sections_and_seed_wording() {
+        let mut a = sample_notification(LB, "10.0.1.11:8080");
+        a.status_codes.insert("504".to_owned(), 7);
+        a.status_codes.insert("500".to_owned(), 1);
+        let b = sample_notification(LB, "10.0.1.12:8080");
+        let mut c = sample_notification(LB, "10.0.1.13:8080");
+        c.status = Status::Resolved;
+        let payload = render_payload(LB, &[c, a, b]);
+        assert_within_limits(&payload);
+
+        let blocks = blocks(&payload);
+        assert_eq!(blocks[0]["type"], "header");
+        assert_eq!(
+            blocks[0]["text"]["text"],
+            ":rotating_light: app/shop-prod/50dc6c495c0c9188 — 2 targets firing, 1 resolved"
+        );
+        // header, section, divider, section, divider, section
+        assert_eq!(blocks.len(), 6);
+        assert_eq!(blocks[2]["type"], "divider");
+
+        let texts = section_texts(&payload);
+        assert!(texts[0].starts_with(":red_circle: *FIRING* target `10.0.1.11:8080` in `targetgroup/shop-web/73e2d6bc24d8a067`"), "{}", texts[0]);
+        assert!(texts[0].contains("*5xx:* 42 of 1000 requests (4.20%)"));
+        assert!(texts[0].contains("*Window:* 2025-06-21T22:40:00Z – 2025-06-21T22:45:00Z"));
+        assert!(texts[0].contains("*Status codes:* 502: 30, 503: 12, 504: 7 (+1 more)"));
+        assert!(texts[0].contains("*Error reasons:* TargetTimeout: 30"));
+        assert!(
+            texts[0]
+                .contains("*First seen:* 2025-06-21T22:40:12Z · *Last seen:* 2025-06-21T22:44:59Z")
+        );
+        assert!(texts[0].contains(
+            "503 error detected for client 192.0.2.1:51234 at 2025-06-21T22:45:00Z — `GET https://shop.example.com:443/cart HTTP/2.0` → 10.0.1.11:8080 (TargetTimeout)"
+        ));
+        assert!(texts[2].starts_with(":large_green_circle: *RESOLVED*"));
+        assert_eq!(
+            payload["text"],
+            "app/shop-prod/50dc6c495c0c9188 — 2 targets firing, 1 resolved: 10.0.1.11:8080 firing (42 5xx), 10.0.1.12:8080 firing (42 5xx), 10.0.1.13:8080 resolved (42 5xx)"
+        );
+    }
+
+    #[test]
+    fn unknown_rate_and_lb_generated_errors_are_labelled() {
+        let mut n = sample_notification(LB, "targetgroup/shop-web/73e2d6bc24d8a067");
+        n.target_kind = TargetKind::TargetGroup;
+        n.requests = None;
+        n.error_rate = None;
+        n.escalation = true;
+        let payload = render_payload(LB, &[n]);
+        let texts = section_texts(&payload);
+        assert!(texts[0].contains("load-balancer-generated errors (no target)"));
+        assert!(texts[0].contains("*5xx:* 42 (rate unknown: no request counts)"));
+        assert!(texts[0].contains("escalated"));
+        assert!(
+            blocks(&payload)[0]["text"]["text"]
+                .as_str()
+                .expect("text")
+                .ends_with("1 target firing (escalated)")
+        );
+    }
+
+    #[test]
+    fn attacker_strings_are_escaped_everywhere() {
+        let mut n = sample_notification("app/<!channel>/1", "10.0.1.11:8080");
+        n.target = "<http://evil.example|click me>".to_owned();
+        n.error_reasons = BTreeMap::from([("<!here>".to_owned(), 1)]);
+        let s = &mut n.samples[0];
+        s.request = Some(
+            "GET https://shop.example.com/<!channel>?a=1&b=`x`<http://x|y> HTTP/1.1".to_owned(),
+        );
+        s.user_agent = Some("Mozilla <!everyone> & `friends`".to_owned());
+        s.error_reason = Some("<@U123>".to_owned());
+        s.client = "<!subteam^S1>:1".to_owned();
+        let payload = render_payload("app/<!channel>/1", &[n]);
+        let all = serde_json::to_string(&payload).expect("json");
+        for raw in [
+            "<!channel>",
+            "<http://",
+            "<!here>",
+            "<!everyone>",
+            "<@U123>",
+            "<!subteam",
+        ] {
+            assert!(!all.contains(raw), "{raw} leaked");
+        }
+        for t in section_texts(&payload) {
+            assert!(!t.contains(['<', '>']));
+            // Backticks only as balanced code delimiters.
+            assert_eq!(t.matches('`').count() % 2, 0);
+        }
+        assert!(all.contains("&lt;!channel&gt;"));
+        assert!(all.contains("a=1&amp;b=ˋxˋ&lt;http://x|y&gt;"));
+    }
+
+    #[test]
+    fn eighty_targets_fit_in_fifty_blocks() {
+        let ns: Vec<Notification> = (0..80)
+            .map(|i| {
+                let mut n = sample_notification(LB, &format!("10.0.{}.{}:8080", i / 250, i % 250));
+                n.count_5xx = 1000 - i;
+                if i >= 70 {
+                    n.status = Status::Resolved;
+                }
+                n
+            })
+            .collect();
+        let payload = render_payload(LB, &ns);
+        assert_within_limits(&payload);
+        let blocks = blocks(&payload);
+        assert_eq!(blocks.len(), MAX_BLOCKS);
+        let texts = section_texts(&payload);
+        assert_eq!(texts.len(), MAX_BLOCKS - 1);
+        let shown = MAX_BLOCKS - 2;
+        assert_eq!(
+            texts.last().copied(),
+            Some(format!("…and {} more targets (22 firing, 10 resolved)", 80 - shown).as_str())
+        );
+        // Highest counts first.
+        assert!(texts[0].contains("`10.0.0.0:8080`"));
+    }
+
+    #[test]
+    fn exactly_fitting_targets_drop_dividers_instead_of_targets() {
+        for n in [25, 26, 49, 50] {
+            let ns: Vec<Notification> = (0..n)
+                .map(|i| sample_notification(LB, &format!("10.0.0.{i}:80")))
+                .collect();
+            let payload = render_payload(LB, &ns);
+            assert_within_limits(&payload);
+            let texts = section_texts(&payload);
+            let more = texts.iter().any(|t| t.starts_with("…and"));
+            assert_eq!(more, n > MAX_BLOCKS - 1, "n={n}");
+        }
+    }
+
+    #[test]
+    fn huge_url_is_truncated_safely() {
+        let mut n = sample_notification(LB, "10.0.1.11:8080");
+        let url = format!(
+            "GET https://shop.example.com/{} HTTP/1.1",
+            "&<é😀`".repeat(2_000)
+        );
+        for s in 0..5 {
+            let mut sample = n.samples[0].clone();
+            sample.request = Some(format!("{url}{s}"));
+            sample.user_agent = Some("ü".repeat(10_000));
+            n.samples.push(sample);
+        }
+        n.target = "x".repeat(10_000);
+        let payload = render_payload(LB, &[n.clone()]);
+        assert_within_limits(&payload);
+        let text = section_texts(&payload)[0];
+        assert!(text.contains('…'));
+        assert!(text.contains("more samples"));
+        assert_eq!(text.matches('`').count() % 2, 0);
+        assert!(!text.contains(['<', '>']));
+        // Every `&` still starts a whole entity.
+        for (i, _) in text.match_indices('&') {
+            let rest = &text[i..];
+            assert!(
+                rest.starts_with("&amp;") || rest.starts_with("&lt;") || rest.starts_with("&gt;")
+            );
+        }
+
+        let terminal = render_text(&n);
+        assert!(terminal.chars().count() < 5_000);
+    }
+
+    #[test]
+    fn truncation_respects_chars_entities_and_code() {
+        assert_eq!(truncate_mrkdwn("short", 10), "short");
+        // Multi-byte characters at the cut.
+        let s = "é".repeat(20);
+        let t = truncate_mrkdwn(&s, 10);
+        assert_eq!(t, format!("{}…", "é".repeat(9)));
+        let s = "😀".repeat(20); // two UTF-16 units each
+        let t = truncate_mrkdwn(&s, 10);
+        assert!(slack_len(&t) <= 10);
+        assert!(t.ends_with('…'));
+        // An entity is never cut in half.
+        let t = truncate_mrkdwn("abcdef&amp;ghij", 10);
+        assert_eq!(t, "abcdef…");
+        let t = truncate_mrkdwn("abc&lt;defghij", 10);
+        assert_eq!(t, "abc&lt;de…");
+        // An open code span is closed.
+        let t = truncate_mrkdwn("see `GET /very/long/path`", 15);
+        assert_eq!(t, "see `GET /ver…`");
+        assert!(slack_len(&t) <= 15);
+        let t = truncate_mrkdwn("abcdefghijklm `x`", 16);
+        assert_eq!(t.matches('`').count() % 2, 0);
+    }
+
+    #[test]
+    fn render_text_is_plain_and_scrubbed() {
+        let mut n = sample_notification(LB, "10.0.1.11:8080");
+        n.samples[0].user_agent = Some("evil\x1b[2J\r\nFIRING fake\u{202E}".to_owned());
+        let text = render_text(&n);
+        assert!(text.starts_with(
+            "FIRING target 10.0.1.11:8080 in targetgroup/shop-web/73e2d6bc24d8a067 on load balancer app/shop-prod/50dc6c495c0c9188\n"
+        ));
+        assert!(text.contains("  5xx: 42 of 1000 requests (4.20%)\n"));
+        assert!(text.contains(
+            "  503 error detected for client 192.0.2.1:51234 at 2025-06-21T22:45:00Z — GET https://shop.example.com:443/cart HTTP/2.0 → 10.0.1.11:8080 (TargetTimeout)"
+        ));
+        assert!(!text.contains(['\x1b', '\r', '\u{202E}', '`', '*']));
+        assert_eq!(text.lines().count(), 7);
+    }
+
+    proptest! {
+        #[test]
+        fn escape_never_leaves_angle_brackets_and_round_trips(s in any::<String>()) {
+            let e = escape_mrkdwn(&s);
+            prop_assert!(!e.contains('<') && !e.contains('>'));
+            prop_assert_eq!(unescape(&e), s);
+        }
+
+        #[test]
+        fn escape_round_trips_markup_heavy_text(s in "[<>&a-z;!|`]{0,60}") {
+            let e = escape_mrkdwn(&s);
+            prop_assert!(!e.contains('<') && !e.contains('>'));
+            prop_assert_eq!(unescape(&e), s);
+        }
+
+        #[test]
+        fn truncation_is_bounded_and_keeps_entities(s in "[<>&a-zé😀`]{0,200}", max in 2usize..120) {
+            let e = escape_mrkdwn(&s);
+            let t = truncate_mrkdwn(&e, max);
+            prop_assert!(slack_len(&t) <= max);
+            for (i, _) in t.match_indices('&') {
+                let rest = &t[i..];
+                prop_assert!(rest.starts_with("&amp;") || rest.starts_with("&lt;") || rest.starts_with("&gt;"));
+            }
+            let body = t.trim_end_matches(['…', '`']);
+            prop_assert!(e.starts_with(body));
+        }
+
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn any_notification_renders_within_limits(
+            targets in proptest::collection::vec("[ -~é😀]{0,400}", 0..70),
+            url in "[ -~é😀]{0,5000}",
+        ) {
+            let ns: Vec<Notification> = targets.iter().map(|t| {
+                let mut n = sample_notification(LB, t);
+                n.samples[0].request = Some(url.clone());
+                n
+            }).collect();
+            let payload = render_payload(LB, &ns);
+            assert_within_limits(&payload);
+            for t in section_texts(&payload) {
+                prop_assert!(!t.contains(['<', '>']));
+                prop_assert_eq!(t.matches('`').count() % 2, 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,1131 @@
+//! Delivering Slack payloads: the [`Notifier`] trait, the retrying [`SlackWebhook`], the
+//! [`LogNotifier`] used when no webhook is configured, and webhook URL configuration from the
+//! environment or Secrets Manager.
+//!
+//! The webhook URL is a credential: it lives in [`WebhookUrl`], whose `Debug`/`Display` are
+//! redacted, and it never appears in an error or a log field.
+
+use std::env::VarError;
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::RETRY_AFTER;
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::notification::Notification;
+
+/// Environment variable holding the webhook URL itself.
+pub const URL_ENV: &str = "SLACK_WEBHOOK_URL";
+/// Environment variable holding the ARN of a Secrets Manager secret with the webhook URL.
+pub const SECRET_ARN_ENV: &str = "SLACK_WEBHOOK_SECRET_ARN";
+/// TCP/TLS connect timeout.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Timeout of one request, including reading the response (shortened near the deadline).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest `Retry-After` we honour.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Longest part of a Slack error body kept in an error, in characters.
+pub const MAX_ERROR_BODY_CHARS: usize = 200;
+/// Most bytes of an error body read from the connection.
+const MAX_ERROR_BODY_BYTES: usize = 4096;
+
+/// Something that delivers one rendered Slack payload.
+pub trait Notifier {
+    /// Delivers `payload` (a webhook body such as [`super::slack::render_payload`] returns).
+    fn post(&self, payload: &Value) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+}
+
+/// Why a payload was not delivered. Never contains the webhook URL.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// Slack refused the payload or the webhook (400/403/404/410, …); retrying cannot help.
+    #[error("Slack rejected the payload (HTTP {status}): {body}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// Slack's error text (e.g. `invalid_payload`, `no_service`), truncated.
+        body: String,
+    },
+    /// Retries ran out of attempts or time.
+    #[error("gave up posting to Slack after {attempts} attempt(s); last failure: {last}")]
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+        /// What went wrong in the last attempt.
+        last: AttemptFailure,
+    },
+}
+
+/// What went wrong in one retryable attempt. Never contains the webhook URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttemptFailure {
+    /// The deadline had passed before the first attempt.
+    #[error("not attempted: the deadline had already passed")]
+    NotAttempted,
+    /// HTTP 429.
+    #[error("rate limited (HTTP 429)")]
+    RateLimited,
+    /// A retryable HTTP status (5xx, 408).
+    #[error("HTTP {status}: {body}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Response body, truncated.
+        body: String,
+    },
+    /// The request timed out.
+    #[error("request timed out")]
+    Timeout,
+    /// The connection could not be established.
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// Any other transport error.
+    #[error("request failed: {0}")]
+    Request(String),
+}
+
+/// Why the webhook could not be configured. Never contains the URL or the secret's value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The URL is malformed or not allowed.
+    #[error("invalid Slack webhook URL: {reason}")]
+    InvalidUrl {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Secrets Manager could not return the secret.
+    #[error("could not read secret {secret_id}: {message}")]
+    Secret {
+        /// The secret's ARN or name.
+        secret_id: String,
+        /// The service's error.
+        message: String,
+    },
+    /// The secret holds neither a URL nor JSON with `url` / `webhook_url`.
+    #[error(
+        "secret {secret_id} holds neither a webhook URL nor JSON with \"url\" or \"webhook_url\""
+    )]
+    SecretFormat {
+        /// The secret's ARN or name.
+        secret_id: String,
+    },
+    /// The HTTP client could not be built.
+    #[error("could not build the HTTP client: {0}")]
+    HttpClient(String),
+}
+
+/// A validated Slack webhook URL. `Debug` and `Display` print `WebhookUrl(<redacted>)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookUrl(String);
+
+impl WebhookUrl {
+    /// Validates `url`: `https`, or `http` only for `127.0.0.1`, `[::1]` and `localhost` (tests
+    /// and local rehearsal). Surrounding whitespace is ignored.
+    pub fn parse(url: &str) -> Result<Self, ConfigError> {
+        let url = url.trim();
+        let parsed = reqwest::Url::parse(url).map_err(|_| ConfigError::InvalidUrl {
+            reason: "not an absolute URL",
+        })?;
+        let host = parsed.host_str().unwrap_or_default();
+        if host.is_empty() {
+            return Err(ConfigError::InvalidUrl { reason: "no host" });
+        }
+        match parsed.scheme() {
+            "https" => {}
+            "http" if matches!(host, "127.0.0.1" | "[::1]" | "localhost") => {}
+            _ => {
+                return Err(ConfigError::InvalidUrl {
+                    reason: "must use https (http only for 127.0.0.1 or localhost)",
+                });
+            }
+        }
+        Ok(Self(url.to_owned()))
+    }
+
+    /// The URL itself. Pass it only to the HTTP client; never log or format it.
+    #[must_use]
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for WebhookUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WebhookUrl(<redacted>)")
+    }
+}
+
+impl fmt::Display for WebhookUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WebhookUrl(<redacted>)")
+    }
+}
+
+/// Where secrets come from: Secrets Manager in production, a fake in tests.
+pub trait SecretSource {
+    /// The current `SecretString` of `secret_id` (an ARN or name).
+    fn secret_string(
+        &self,
+        secret_id: &str,
+    ) -> impl Future<Output = Result<String, ConfigError>> + Send;
+}
+
+impl SecretSource for aws_sdk_secretsmanager::Client {
+    async fn secret_string(&self, secret_id: &str) -> Result<String, ConfigError> {
+        let out = self
+            .get_secret_value()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| ConfigError::Secret {
+                secret_id: secret_id.to_owned(),
+                message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+            })?;
+        out.secret_string()
+            .map(str::to_owned)
+            .ok_or_else(|| ConfigError::SecretFormat {
+                secret_id: secret_id.to_owned(),
+            })
+    }
+}
+
+/// Reads the webhook from [`URL_ENV`], else from the secret named by [`SECRET_ARN_ENV`].
+/// `Ok(None)` when neither is set (payloads are then logged, see [`LogNotifier`]).
+pub async fn webhook_from_env(
+    secrets: &impl SecretSource,
+) -> Result<Option<WebhookUrl>, ConfigError> {
+    let url = match std::env::var(URL_ENV) {
+        Ok(v) => Some(v),
+        Err(VarError::NotPresent) => None,
+        Err(VarError::NotUnicode(_)) => {
+            return Err(ConfigError::InvalidUrl {
+                reason: "SLACK_WEBHOOK_URL is not valid Unicode",
+            });
+        }
+    };
+    let arn = std::env::var(SECRET_ARN_ENV).ok();
+    webhook_from_config(url.as_deref(), arn.as_deref(), secrets).await
+}
+
+/// [`webhook_from_env`] with the two variables passed in. Empty values count as unset; the URL
+/// wins when both are set.
+pub async fn webhook_from_config(
+    url: Option<&str>,
+    secret_arn: Option<&str>,
+    secrets: &impl SecretSource,
+) -> Result<Option<WebhookUrl>, ConfigError> {
+    let url = url.filter(|s| !s.trim().is_empty());
+    let secret_arn = secret_arn.map(str::trim).filter(|s| !s.is_empty());
+    match (url, secret_arn) {
+        (Some(url), arn) => {
+            if arn.is_some() {
+                warn!(
+                    url_env = URL_ENV,
+                    secret_env = SECRET_ARN_ENV,
+                    "both set; using the URL"
+                );
+            }
+            WebhookUrl::parse(url).map(Some)
+        }
+        (None, Some(arn)) => {
+            let value = secrets.secret_string(arn).await?;
+            url_from_secret(arn, &value).map(Some)
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// A secret is either the raw URL or JSON `{"url": …}` / `{"webhook_url": …}`.
+fn url_from_secret(secret_id: &str, value: &str) -> Result<WebhookUrl, ConfigError> {
+    let value = value.trim();
+    if !value.starts_with('{') {
+        return WebhookUrl::parse(value);
+    }
+    let format_error = || ConfigError::SecretFormat {
+        secret_id: secret_id.to_owned(),
+    };
+    let json: serde_json::Map<String, Value> =
+        serde_json::from_str(value).map_err(|_| format_error())?;
+    let url = ["url", "webhook_url"]
+        .iter()
+        .find_map(|k| json.get(*k).and_then(Value::as_str))
+        .ok_or_else(format_error)?;
+    WebhookUrl::parse(url)
+}
+
+/// How [`SlackWebhook`] retries.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Most attempts per payload, the first included.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubles each time, with jitter.
+    pub base_backoff: Duration,
+    /// Longest backoff between attempts.
+    pub max_backoff: Duration,
+    /// Longest `Retry-After` honoured (at most [`MAX_RETRY_AFTER`] is sensible).
+    pub max_retry_after: Duration,
+    /// A retry is only started if at least this much time would be left for it before the
+    /// deadline (after its backoff).
+    pub min_attempt_time: Duration,
+    /// Time budget used by [`Notifier::post`] when no deadline was set.
+    pub default_budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(8),
+            max_retry_after: MAX_RETRY_AFTER,
+            min_attempt_time: Duration::from_millis(500),
+            default_budget: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Backoff after failed attempt number `attempt` (1-based): exponential, capped, with
+    /// "equal jitter" (between half and all of the exponential value).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        let full = self
+            .base_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff);
+        let half = full / 2;
+        let jitter_us = u64::try_from(full.saturating_sub(half).as_micros()).unwrap_or(u64::MAX);
+        half + Duration::from_micros(fastrand::u64(0..=jitter_us))
+    }
+}
+
+/// Posts payloads to a Slack incoming webhook, retrying transient failures within a deadline.
+///
+/// Cheap to clone (the HTTP client is shared); build it once per process.
+#[derive(Debug, Clone)]
+pub struct SlackWebhook {
+    client: reqwest::Client,
+    url: WebhookUrl,
+    policy: RetryPolicy,
+    deadline: Option<Instant>,
+}
+
+/// Result of one attempt.
+enum Outcome {
+    Delivered,
+    Rejected {
+        status: u16,
+        body: String,
+    },
+    Retry {
+        failure: AttemptFailure,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl SlackWebhook {
+    /// A webhook with the default [`RetryPolicy`].
+    pub fn new(url: WebhookUrl) -> Result<Self, ConfigError> {
+        Self::with_policy(url, RetryPolicy::default())
+    }
+
+    /// A webhook with a custom [`RetryPolicy`] (tests use millisecond backoffs).
+    pub fn with_policy(url: WebhookUrl, policy: RetryPolicy) -> Result<Self, ConfigError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ConfigError::HttpClient(e.without_url().to_string()))?;
+        Ok(Self {
+            client,
+            url,
+            policy,
+            deadline: None,
+        })
+    }
+
+    /// A copy whose [`Notifier::post`] stops retrying at `deadline` (e.g. the Lambda's
+    /// deadline minus a safety margin).
+    #[must_use]
+    pub fn with_deadline(&self, deadline: Instant) -> Self {
+        Self {
+            deadline: Some(deadline),
+            ..self.clone()
+        }
+    }
+
+    /// Posts `payload`, retrying 429 (after `Retry-After`), 5xx, 408, timeouts and connection
+    /// errors with jittered exponential backoff until it succeeds, Slack rejects it, the attempts
+    /// run out, or the next try would start too close to `deadline`
+    /// ([`RetryPolicy::min_attempt_time`]). Each request's timeout ends at `deadline` at the
+    /// latest.
+    pub async fn post_until(
+        &self,
+        payload: &Value,
+        deadline: Instant,
+    ) -> Result<(), DeliveryError> {
+        let policy = &self.policy;
+        let mut attempts = 0;
+        let mut last = AttemptFailure::NotAttempted;
+        loop {
+            let now = Instant::now();
+            if attempts >= policy.max_attempts || now >= deadline {
+                return Err(Self::give_up(attempts, last));
+            }
+            attempts += 1;
+            let timeout = deadline.saturating_duration_since(now).min(REQUEST_TIMEOUT);
+            let retry_after = match self.attempt(payload, timeout).await {
+                Outcome::Delivered => {
+                    debug!(attempts, "posted to Slack");
+                    return Ok(());
+                }
+                Outcome::Rejected { status, body } => {
+                    warn!(status, body = %body, attempts, "Slack rejected the payload");
+                    return Err(DeliveryError::Rejected { status, body });
+                }
+                Outcome::Retry {
+                    failure,
+                    retry_after,
+                } => {
+                    last = failure;
+                    retry_after
+                }
+            };
+            if attempts >= policy.max_attempts {
+                return Err(Self::give_up(attempts, last));
+            }
+            let delay = retry_after.map_or_else(
+                || policy.backoff(attempts),
+                |d| d.min(policy.max_retry_after),
+            );
+            if Instant::now() + delay + policy.min_attempt_time > deadline {
+                return Err(Self::give_up(attempts, last));
+            }
+            warn!(
+                attempt = attempts,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                error = %last,
+                "Slack post failed; retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn give_up(attempts: u32, last: AttemptFailure) -> DeliveryError {
+        warn!(attempts, error = %last, "giving up posting to Slack");
+        DeliveryError::GaveUp { attempts, last }
+    }
+
+    async fn attempt(&self, payload: &Value, timeout: Duration) -> Outcome {
+        let sent = self
+            .client
+            .post(self.url.expose_secret())
+            .timeout(timeout)
+            .json(payload)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::Retry {
+                    failure: self.classify(e),
+                    retry_after: None,
+                };
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Outcome::Delivered;
+        }
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = match self.read_error_body(response).await {
+            Ok(body) => body,
+            Err(e) => {
+                return Outcome::Retry {
+                    failure: self.classify(e),
+                    retry_after: None,
+                };
+            }
+        };
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => Outcome::Retry {
+                failure: AttemptFailure::RateLimited,
+                retry_after,
+            },
+            s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => Outcome::Retry {
+                failure: AttemptFailure::Status {
+                    status: s.as_u16(),
+                    body,
+                },
+                retry_after,
+            },
+            s => Outcome::Rejected {
+                status: s.as_u16(),
+                body,
+            },
+        }
+    }
+
+    /// The start of the body as short, printable, URL-free text.
+    async fn read_error_body(&self, mut response: reqwest::Response) -> reqwest::Result<String> {
+        let mut bytes = Vec::new();
+        while bytes.len() < MAX_ERROR_BODY_BYTES {
+            match response.chunk().await? {
+                Some(chunk) => bytes.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let mut out: String = text
+            .trim()
+            .chars()
+            .take(MAX_ERROR_BODY_CHARS)
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if text.trim().chars().nth(MAX_ERROR_BODY_CHARS).is_some() {
+            out.push('…');
+        }
+        Ok(self.redact(out))
+    }
+
+    fn classify(&self, e: reqwest::Error) -> AttemptFailure {
+        let e = e.without_url();
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        let message = self.redact(message);
+        if e.is_timeout() {
+            AttemptFailure::Timeout
+        } else if e.is_connect() {
+            AttemptFailure::Connect(message)
+        } else {
+            AttemptFailure::Request(message)
+        }
+    }
+
+    /// Belt and braces: removes the URL, should any text ever echo it.
+    fn redact(&self, text: String) -> String {
+        let url = self.url.expose_secret();
+        if text.contains(url) {
+            text.replace(url, "<redacted>")
+        } else {
+            text
+        }
+    }
+}
+
+impl Notifier for SlackWebhook {
+    /// Posts until the deadline set by [`SlackWebhook::with_deadline`], or until
+    /// [`RetryPolicy::default_budget`] from now.
+    async fn post(&self, payload: &Value) -> Result<(), DeliveryError> {
+        let deadline = self
+            .deadline
+            .unwrap_or_else(|| Instant::now() + self.policy.default_budget);
+        self.post_until(payload, deadline).await
+    }
+}
+
+/// Logs payloads and notifications as JSON (tracing, INFO) instead of posting them; used when
+/// no webhook is configured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogNotifier;
+
+impl LogNotifier {
+    /// Logs each notification as one JSON line.
+    pub fn log_notifications(&self, notifications: &[Notification]) {
+        for n in notifications {
+            match serde_json::to_string(n) {
+                Ok(json) => info!(
+                    load_balancer = %n.load_balancer,
+                    target = %n.target,
+                    notification = %json,
+                    "notification (no Slack webhook configured)"
+                ),
+                Err(e) => warn!(error = %e, "could not serialize a notification"),
+            }
+        }
+    }
+}
+
+impl Notifier for LogNotifier {
+    async fn post(&self, payload: &Value) -> Result<(), DeliveryError> {
+        info!(payload = %payload, "Slack payload (no Slack webhook configured)");
+        Ok(())
+    }
+}
+
+/// Either notifier, chosen at start-up ([`Notifier`] is not object-safe, so use this instead of
+/// `dyn Notifier`).
+#[derive(Debug, Clone)]
+pub enum AnyNotifier {
+    /// Post to Slack.
+    Slack(SlackWebhook),
+    /// Log instead.
+    Log(LogNotifier),
+}
+
+impl AnyNotifier {
+    /// Slack when a webhook is configured, logging otherwise.
+    pub fn from_webhook(url: Option<WebhookUrl>, policy: RetryPolicy) -> Result<Self, ConfigError> {
+        match url {
+            Some(url) => SlackWebhook::with_policy(url, policy).map(Self::Slack),
+            None => Ok(Self::Log(LogNotifier)),
+        }
+    }
+
+    /// A copy whose posts stop retrying at `deadline` (no effect when logging).
+    #[must_use]
+    pub fn with_deadline(&self, deadline: Instant) -> Self {
+        match self {
+            Self::Slack(s) => Self::Slack(s.with_deadline(deadline)),
+            Self::Log(l) => Self::Log(*l),
+        }
+    }
+}
+
+impl Notifier for AnyNotifier {
+    async fn post(&self, payload: &Value) -> Result<(), DeliveryError> {
+        match self {
+            Self::Slack(s) => s.post(payload).await,
+            Self::Log(l) => l.post(payload).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::notification::tests::sample_notification;
+    use crate::alert::slack::render_payload;
+    use std::time::Duration;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const HOOK_PATH: &str = "/services/T0000/B0000/SeCrEtToKeN";
+
+    fn fast_policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 5,
+            base_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(50),
+            max_retry_after: MAX_RETRY_AFTER,
+            min_attempt_time: Duration::from_millis(100),
+            default_budget: Duration::from_secs(10),
+        }
+    }
+
+    fn hook_url(base: &str) -> String {
+        format!("{base}{HOOK_PATH}")
+    }
+
+    fn hook(server: &MockServer, policy: RetryPolicy) -> SlackWebhook {
+        let url = WebhookUrl::parse(&hook_url(&server.uri())).expect("local URL is allowed");
+        SlackWebhook::with_policy(url, policy).expect("client")
+    }
+
+    fn in_secs(s: f64) -> Instant {
+        Instant::now() + Duration::from_secs_f64(s)
+    }
+
+    fn assert_no_secret(text: &str) {
+        assert!(!text.contains("SeCrEtToKeN"), "secret leaked: {text}");
+        assert!(!text.contains(HOOK_PATH), "URL leaked: {text}");
+    }
+
+    fn assert_error_has_no_url(e: &DeliveryError) {
+        assert_no_secret(&e.to_string());
+        assert_no_secret(&format!("{e:?}"));
+    }
+
+    async fn requests(server: &MockServer) -> Vec<wiremock::Request> {
+        server.received_requests().await.expect("recording on")
+    }
+
+    async fn mount(server: &MockServer, template: ResponseTemplate, times: Option<u64>) {
+        let mock = Mock::given(method("POST"))
+            .and(path(HOOK_PATH))
+            .respond_with(template);
+        match times {
+            Some(n) => mock.up_to_n_times(n).mount(server).await,
+            None => mock.mount(server).await,
+        }
+    }
+
+    #[tokio::test]
+    async fn retry_after_429_then_ok() {
+        let server = MockServer::start().await;
+        mount(
+            &server,
+            ResponseTemplate::new(429).insert_header("Retry-After", "1"),
+            Some(1),
+        )
+        .await;
+        mount(
+            &server,
+            ResponseTemplate::new(200).set_body_string("ok"),
+            None,
+        )
+        .await;
+        let started = Instant::now();
+        hook(&server, fast_policy())
+            .post_until(&serde_json::json!({"text": "hi"}), in_secs(10.0))
+            .await
+            .expect("delivered");
+        assert_eq!(requests(&server).await.len(), 2);
+        assert!(
+            started.elapsed() >= Duration::from_millis(950),
+            "Retry-After honoured"
+        );
+    }
+
+    #[tokio::test]
+    async fn server_error_then_ok() {
+        let server = MockServer::start().await;
+        mount(
+            &server,
+            ResponseTemplate::new(500).set_body_string("oops"),
+            Some(1),
+        )
+        .await;
+        mount(
+            &server,
+            ResponseTemplate::new(200).set_body_string("ok"),
+            None,
+        )
+        .await;
+        hook(&server, fast_policy())
+            .post(&serde_json::json!({"text": "hi"}))
+            .await
+            .expect("delivered");
+        assert_eq!(requests(&server).await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_rejected_without_retry() {
+        for (status, body) in [
+            (404, "no_service"),
+            (400, "invalid_payload"),
+            (403, "action_prohibited"),
+            (410, "channel_is_archived"),
+        ] {
+            let server = MockServer::start().await;
+            mount(
+                &server,
+                ResponseTemplate::new(status).set_body_string(body),
+                None,
+            )
+            .await;
+            let err = hook(&server, fast_policy())
+                .post_until(&serde_json::json!({"text": "hi"}), in_secs(10.0))
+                .await
+                .expect_err("rejected");
+            match &err {
+                DeliveryError::Rejected { status: s, body: b } => {
+                    assert_eq!(*s, status);
+                    assert_eq!(b, body);
+                }
+                other => panic!("expected Rejected, got {other:?}"),
+            }
+            assert!(err.to_string().contains(body));
+            assert_error_has_no_url(&err);
+            assert_eq!(
+                requests(&server).await.len(),
+                1,
+                "HTTP {status} must not be retried"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn long_error_body_is_truncated() {
+        let server = MockServer::start().await;
+        let body = format!("invalid_blocks\n{}", "é".repeat(10_000));
+        mount(
+            &server,
+            ResponseTemplate::new(400).set_body_string(body),
+            None,
+        )
+        .await;
+        let err = hook(&server, fast_policy())
+            .post_until(&serde_json::json!({}), in_secs(10.0))
+            .await
+            .expect_err("rejected");
+        let DeliveryError::Rejected { body, .. } = err else {
+            panic!("expected Rejected");
+        };
+        assert!(body.starts_with("invalid_blocks "));
+        assert_eq!(body.chars().count(), MAX_ERROR_BODY_CHARS + 1);
+        assert!(body.ends_with('…'));
+    }
+
+    #[tokio::test]
+    async fn repeated_server_errors_give_up_at_the_deadline() {
+        let server = MockServer::start().await;
+        mount(
+            &server,
+            ResponseTemplate::new(500).set_body_string("oops"),
+            None,
+        )
+        .await;
+        let policy = RetryPolicy {
+            max_attempts: 1_000,
+            ..fast_policy()
+        };
+        let started = Instant::now();
+        let err = hook(&server, policy)
+            .post_until(&serde_json::json!({}), in_secs(0.5))
+            .await
+            .expect_err("gave up");
+        // Stopped retrying early enough for a last attempt to have had its minimum time.
+        assert!(started.elapsed() < Duration::from_millis(500));
+        let DeliveryError::GaveUp { attempts, last } = &err else {
+            panic!("expected GaveUp, got {err:?}");
+        };
+        assert!(*attempts >= 2);
+        assert_eq!(
+            *last,
+            AttemptFailure::Status {
+                status: 500,
+                body: "oops".to_owned()
+            }
+        );
+        assert_eq!(requests(&server).await.len(), *attempts as usize);
+        assert_error_has_no_url(&err);
+    }
+
+    #[tokio::test]
+    async fn attempts_are_bounded() {
+        let server = MockServer::start().await;
+        mount(&server, ResponseTemplate::new(503), None).await;
+        let err = hook(
+            &server,
+            RetryPolicy {
+                max_attempts: 3,
+                ..fast_policy()
+            },
+        )
+        .post_until(&serde_json::json!({}), in_secs(10.0))
+        .await
+        .expect_err("gave up");
+        assert!(
+            matches!(err, DeliveryError::GaveUp { attempts: 3, .. }),
+            "{err:?}"
+        );
+        assert_eq!(requests(&server).await.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn retry_after_beyond_deadline_gives_up_at_once() {
+        let server = MockServer::start().await;
+        mount(
+            &server,
+            ResponseTemplate::new(429).insert_header("Retry-After", "3600"),
+            None,
+        )
+        .await;
+        let started = Instant::now();
+        let err = hook(&server, fast_policy())
+            .post_until(&serde_json::json!({}), in_secs(5.0))
+            .await
+            .expect_err("gave up");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(matches!(
+            err,
+            DeliveryError::GaveUp {
+                attempts: 1,
+                last: AttemptFailure::RateLimited
+            }
+        ));
+        assert_eq!(requests(&server).await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn slow_server_times_out_within_the_deadline() {
+        let server = MockServer::start().await;
+        mount(
+            &server,
+            ResponseTemplate::new(200).set_delay(Duration::from_secs(5)),
+            None,
+        )
+        .await;
+        let started = Instant::now();
+        let err = hook(&server, fast_policy())
+            .post_until(&serde_json::json!({}), in_secs(0.3))
+            .await
+            .expect_err("gave up");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(
+            matches!(
+                err,
+                DeliveryError::GaveUp {
+                    last: AttemptFailure::Timeout,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn deadline_already_passed_makes_no_request() {
+        let server = MockServer::start().await;
+        mount(&server, ResponseTemplate::new(200), None).await;
+        let err = hook(&server, fast_policy())
+            .post_until(&serde_json::json!({}), Instant::now())
+            .await
+            .expect_err("gave up");
+        assert!(matches!(
+            err,
+            DeliveryError::GaveUp {
+                attempts: 0,
+                last: AttemptFailure::NotAttempted
+            }
+        ));
+        assert!(requests(&server).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn connection_errors_are_retried_and_never_show_the_url() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            listener.local_addr().expect("addr").port()
+        };
+        let url =
+            WebhookUrl::parse(&hook_url(&format!("http://127.0.0.1:{port}"))).expect("local URL");
+        let webhook = SlackWebhook::with_policy(
+            url,
+            RetryPolicy {
+                max_attempts: 2,
+                ..fast_policy()
+            },
+        )
+        .expect("client");
+        assert_no_secret(&format!("{webhook:?}"));
+        let err = webhook
+            .post_until(&serde_json::json!({}), in_secs(5.0))
+            .await
+            .expect_err("gave up");
+        assert!(
+            matches!(
+                err,
+                DeliveryError::GaveUp {
+                    attempts: 2,
+                    last: AttemptFailure::Connect(_)
+                }
+            ),
+            "{err:?}"
+        );
+        assert_error_has_no_url(&err);
+    }
+
+    #[tokio::test]
+    async fn slack_receives_escaped_json() {
+        let server = MockServer::start().await;
+        mount(
+            &server,
+            ResponseTemplate::new(200).set_body_string("ok"),
+            None,
+        )
+        .await;
+        let mut n = sample_notification("app/shop-prod/50dc6c495c0c9188", "10.0.1.11:8080");
+        n.samples[0].request =
+            Some("GET https://shop.example.com/<!channel>?a=1&b=<http://x|y> HTTP/1.1".to_owned());
+        let payload = render_payload(&n.load_balancer, &[n.clone()]);
+        let notifier = AnyNotifier::from_webhook(
+            Some(WebhookUrl::parse(&hook_url(&server.uri())).expect("url")),
+            fast_policy(),
+        )
+        .expect("client")
+        .with_deadline(in_secs(10.0));
+        notifier.post(&payload).await.expect("delivered");
+
+        let received = requests(&server).await;
+        assert_eq!(received.len(), 1);
+        let req = &received[0];
+        assert_eq!(
+            req.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/json")
+        );
+        let body: Value = req.body_json().expect("JSON body");
+        assert_eq!(body, payload);
+        let raw = String::from_utf8(req.body.clone()).expect("utf-8");
+        assert!(!raw.contains("<!channel>"));
+        assert!(!raw.contains("<http://x|y>"));
+        assert!(raw.contains("&lt;!channel&gt;?a=1&amp;b=&lt;http://x|y&gt;"));
+    }
+
+    #[tokio::test]
+    async fn post_is_send_for_spawned_tasks() {
+        let server = MockServer::start().await;
+        mount(&server, ResponseTemplate::new(200), None).await;
+        let webhook = hook(&server, fast_policy());
+        let handle = tokio::spawn(async move { webhook.post(&serde_json::json!({})).await });
+        handle.await.expect("joined").expect("delivered");
+        let handle = tokio::spawn(async move { LogNotifier.post(&serde_json::json!({})).await });
+        handle.await.expect("joined").expect("logged");
+    }
+
+    #[test]
+    fn webhook_url_is_validated_and_redacted() {
+        let url = "https://hooks.slack.com/services/T0000/B0000/SeCrEtToKeN";
+        let parsed = WebhookUrl::parse(&format!("  {url}\n")).expect("https");
+        assert_eq!(parsed.expose_secret(), url);
+        assert_eq!(format!("{parsed}"), "WebhookUrl(<redacted>)");
+        assert_eq!(format!("{parsed:?}"), "WebhookUrl(<redacted>)");
+        for ok in [
+            "http://127.0.0.1:8080/x",
+            "http://localhost/x",
+            "http://[::1]:9/x",
+        ] {
+            assert!(WebhookUrl::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://hooks.slack.com/services/T0000/B0000/SeCrEtToKeN",
+            "ftp://hooks.slack.com/services/T0000/B0000/SeCrEtToKeN",
+            "hooks.slack.com/services/T0000/B0000/SeCrEtToKeN",
+            "http://127.0.0.1.evil.example/SeCrEtToKeN",
+            "",
+        ] {
+            let err = WebhookUrl::parse(bad).expect_err(bad);
+            assert!(matches!(err, ConfigError::InvalidUrl { .. }));
+            assert_no_secret(&err.to_string());
+        }
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let p = RetryPolicy {
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1_000),
+            ..RetryPolicy::default()
+        };
+        for _ in 0..100 {
+            let d1 = p.backoff(1);
+            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100));
+            let d3 = p.backoff(3);
+            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400));
+            let d40 = p.backoff(40);
+            assert!(d40 >= Duration::from_millis(500) && d40 <= Duration::from_millis(1_000));
+        }
+    }
+
+    /// A fake Secrets Manager holding one secret value (or failing).
+    struct FakeSecrets(Result<&'static str, &'static str>);
+
+    impl SecretSource for FakeSecrets {
+        async fn secret_string(&self, secret_id: &str) -> Result<String, ConfigError> {
+            self.0.map(str::to_owned).map_err(|m| ConfigError::Secret {
+                secret_id: secret_id.to_owned(),
+                message: m.to_owned(),
+            })
+        }
+    }
+
+    const ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:slack-AbCdEf";
+    const URL: &str = "https://hooks.slack.com/services/T0000/B0000/SeCrEtToKeN";
+
+    async fn from_secret(value: &'static str) -> Result<Option<WebhookUrl>, ConfigError> {
+        webhook_from_config(None, Some(ARN), &FakeSecrets(Ok(value))).await
+    }
+
+    #[tokio::test]
+    async fn webhook_from_raw_and_json_secrets() {
+        for value in [
+            "https://hooks.slack.com/services/T0000/B0000/SeCrEtToKeN\n",
+            r#"{"url": "https://hooks.slack.com/services/T0000/B0000/SeCrEtToKeN"}"#,
+            r#" {"webhook_url": "https://hooks.slack.com/services/T0000/B0000/SeCrEtToKeN", "team": "x"}"#,
+        ] {
+            let url = from_secret(value)
+                .await
+                .expect("valid")
+                .expect("configured");
+            assert_eq!(url.expose_secret(), URL);
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_secrets_are_rejected_without_showing_them() {
+        for value in [
+            "http://hooks.slack.com/services/T0000/B0000/SeCrEtToKeN",
+            r#"{"url": "http://hooks.slack.com/services/T0000/B0000/SeCrEtToKeN"}"#,
+            r#"{"hook": "https://hooks.slack.com/services/T0000/B0000/SeCrEtToKeN"}"#,
+            r#"{"url": "https://hooks.slack.com/services/T0000/B0000/SeCrEtToKeN""#,
+            "SeCrEtToKeN",
+        ] {
+            let err = from_secret(value).await.expect_err(value);
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::InvalidUrl { .. } | ConfigError::SecretFormat { .. }
+                ),
+                "{err:?}"
+            );
+            assert_no_secret(&err.to_string());
+            assert_no_secret(&format!("{err:?}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn webhook_config_precedence() {
+        let failing = FakeSecrets(Err("AccessDeniedException"));
+        // Neither set (or empty): not configured.
+        assert!(
+            webhook_from_config(None, None, &failing)
+                .await
+                .expect("ok")
+                .is_none()
+        );
+        assert!(
+            webhook_from_config(Some(" "), Some(""), &failing)
+                .await
+                .expect("ok")
+                .is_none()
+        );
+        // The URL wins and the secret is not read.
+        let url = webhook_from_config(Some(URL), Some(ARN), &failing)
+            .await
+            .expect("ok")
+            .expect("configured");
+        assert_eq!(url.expose_secret(), URL);
+        // A non-https URL in the variable is rejected.
+        let err = webhook_from_config(Some("http://example.com/x"), None, &failing)
+            .await
+            .expect_err("http");
+        assert!(matches!(err, ConfigError::InvalidUrl { .. }));
+        // A failing secret read surfaces with the ARN.
+        let err = webhook_from_config(None, Some(ARN), &failing)
+            .await
+            .expect_err("denied");
+        assert!(err.to_string().contains(ARN));
+        assert!(err.to_string().contains("AccessDeniedException"));
+    }
+
+    #[tokio::test]
+    async fn log_notifier_accepts_everything() {
+        let n = sample_notification("lb", "t");
+        LogNotifier.log_notifications(std::slice::from_ref(&n));
+        let notifier = AnyNotifier::from_webhook(None, RetryPolicy::default()).expect("log");
+        assert!(matches!(notifier, AnyNotifier::Log(_)));
+        notifier
+            .with_deadline(Instant::now())
+            .post(&render_payload("lb", &[n]))
+            .await
+            .expect("logged");
+    }
+}

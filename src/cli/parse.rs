@@ -1,0 +1,204 @@
+//! `albwatch parse`: ALB logs → NDJSON (or a summary), malformed lines reported on stderr.
+
+use std::io::{self, IsTerminal, Write};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use serde::Serialize;
+
+use super::inputs::{Input, expand, is_log_file_name};
+use crate::decode::{DecodeOptions, LineSource};
+use crate::json::EntryJson;
+use crate::parser::{is_blank, parse_line};
+
+/// Options of `albwatch parse`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ParseArgs {
+    /// Print one summary object instead of one object per entry.
+    #[arg(long)]
+    pub summary: bool,
+    /// Exit 1 when any line is malformed.
+    #[arg(long)]
+    pub strict: bool,
+    /// Files (`.gz` or plain), directories (walked for `*.log` and `*.log.gz`), or `-` for stdin.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+/// The `--summary` object.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ParseSummary {
+    /// Inputs read.
+    pub files: u64,
+    /// Lines read, blank ones included.
+    pub lines: u64,
+    /// Lines that parsed as entries.
+    pub entries: u64,
+    /// Non-blank lines that did not parse.
+    pub malformed: u64,
+    /// Entries whose `elb_status_code` is 5xx.
+    pub elb_5xx: u64,
+    /// Uncompressed bytes read.
+    pub bytes: u64,
+}
+
+/// Exit status: 0 ok, 1 malformed lines under `--strict`, 2 an input could not be read.
+pub fn run(args: &ParseArgs) -> u8 {
+    let (inputs, errors) = expand(&args.paths, is_log_file_name);
+    let mut failed = !errors.is_empty();
+    for e in &errors {
+        eprintln!("albwatch: {e}");
+    }
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut summary = ParseSummary::default();
+    let progress = Progress::new(&inputs);
+    for input in &inputs {
+        match parse_input(input, args.summary, &mut out, &mut summary, &progress) {
+            Ok(()) => {}
+            Err(InputFailure::Output(e)) => return output_failed(&e),
+            Err(InputFailure::Input(message)) => {
+                eprintln!("albwatch: {message}");
+                failed = true;
+            }
+        }
+    }
+    progress.finish();
+    if args.summary {
+        let written = serde_json::to_writer(&mut out, &summary).map_err(io::Error::from);
+        if let Err(e) = written.and_then(|()| out.write_all(b"\n")) {
+            return output_failed(&e);
+        }
+    }
+    if let Err(e) = out.flush() {
+        return output_failed(&e);
+    }
+    if failed {
+        2
+    } else if args.strict && summary.malformed > 0 {
+        1
+    } else {
+        0
+    }
+}
+
+enum InputFailure {
+    /// stdout failed (e.g. the reader of a pipe went away): stop everything.
+    Output(io::Error),
+    /// This input could not be read or decoded; the others go on.
+    Input(String),
+}
+
+fn parse_input(
+    input: &Input,
+    summary_only: bool,
+    out: &mut impl Write,
+    summary: &mut ParseSummary,
+    progress: &Progress,
+) -> Result<(), InputFailure> {
+    let name = input.name();
+    let reader = input
+        .open()
+        .map_err(|e| InputFailure::Input(format!("{name}: {e}")))?;
+    let source = LineSource::spawn(reader, &name, DecodeOptions::default());
+    let read = source.progress();
+    let mut output_error = None;
+    summary.files += 1;
+    let result = source.for_each_line(|line_no, line| {
+        summary.lines += 1;
+        if line_no % 16_384 == 0 {
+            progress.update(read.load(Ordering::Relaxed));
+        }
+        if is_blank(line) {
+            return ControlFlow::Continue(());
+        }
+        match parse_line(line) {
+            Ok(entry) => {
+                summary.entries += 1;
+                if entry
+                    .elb_status_code()
+                    .is_some_and(|c| (500..600).contains(&c))
+                {
+                    summary.elb_5xx += 1;
+                }
+                if !summary_only {
+                    let written = serde_json::to_writer(&mut *out, &EntryJson::new(&entry))
+                        .map_err(io::Error::from)
+                        .and_then(|()| out.write_all(b"\n"));
+                    if let Err(e) = written {
+                        output_error = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            Err(e) => {
+                summary.malformed += 1;
+                eprintln!("{name}:{line_no}: {e}");
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    progress.file_done(input.size().unwrap_or(0));
+    if let Some(e) = output_error {
+        return Err(InputFailure::Output(e));
+    }
+    match result {
+        Ok(stats) => {
+            summary.bytes += stats.bytes;
+            Ok(())
+        }
+        Err(e) => Err(InputFailure::Input(e.to_string())),
+    }
+}
+
+fn output_failed(e: &io::Error) -> u8 {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        0 // `albwatch parse … | head`: the reader has what it wanted
+    } else {
+        eprintln!("albwatch: writing output: {e}");
+        2
+    }
+}
+
+/// A byte-based progress bar on stderr, shown only when stderr is a terminal.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    done: std::cell::Cell<u64>,
+}
+
+impl Progress {
+    fn new(inputs: &[Input]) -> Self {
+        let bar = io::stderr().is_terminal().then(|| {
+            let total = inputs.iter().filter_map(Input::size).sum();
+            let bar = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Self {
+            bar,
+            done: std::cell::Cell::new(0),
+        }
+    }
+
+    fn update(&self, in_file: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.done.get() + in_file);
+        }
+    }
+
+    fn file_done(&self, size: u64) {
+        self.done.set(self.done.get() + size);
+        self.update(0);
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The ingest: S3 log object → chunked, partitioned Kinesis records.
+
+pub mod keys;
+pub mod trigger;
