@@ -411,9 +411,15 @@ mod tests {
         assert_eq!(r.url, b"http://a/b c d");
         assert_eq!(r.proto, b"HTTP/1.1");
         let r = split_request(b"- http://host:80- -");
-        assert_eq!((r.verb, r.url, r.proto), (&b"-"[..], &b"http://host:80-"[..], &b"-"[..]));
+        assert_eq!(
+            (r.verb, r.url, r.proto),
+            (&b"-"[..], &b"http://host:80-"[..], &b"-"[..])
+        );
         let r = split_request(b"- http://host:80-/ ");
-        assert_eq!((r.verb, r.url, r.proto), (&b"-"[..], &b"http://host:80-/"[..], &b""[..]));
+        assert_eq!(
+            (r.verb, r.url, r.proto),
+            (&b"-"[..], &b"http://host:80-/"[..], &b""[..])
+        );
     }
 
     #[test]

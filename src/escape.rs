@@ -17,7 +17,8 @@ pub fn unescape(raw: &[u8]) -> Cow<'_, str> {
         out.extend_from_slice(&raw[i..i + off]);
         i += off;
         match raw.get(i + 1) {
-            Some(b'x' | b'X') => match (raw.get(i + 2).and_then(hex), raw.get(i + 3).and_then(hex)) {
+            Some(b'x' | b'X') => match (raw.get(i + 2).and_then(hex), raw.get(i + 3).and_then(hex))
+            {
                 (Some(hi), Some(lo)) => {
                     out.push(hi << 4 | lo);
                     i += 4;

@@ -12,6 +12,7 @@
 
 pub mod alert;
 pub mod cli;
+pub mod cwlogs;
 pub mod decode;
 pub mod entry;
 pub mod escape;
@@ -19,3 +20,4 @@ pub mod ingest;
 pub mod json;
 pub mod parser;
 pub mod record;
+pub mod telemetry;

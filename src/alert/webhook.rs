@@ -37,6 +37,23 @@ const MAX_ERROR_BODY_BYTES: usize = 4096;
 pub trait Notifier {
     /// Delivers `payload` (a webhook body such as [`super::slack::render_payload`] returns).
     fn post(&self, payload: &Value) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+
+    /// Delivers one load balancer's `notifications` as one message: what the alerter calls.
+    ///
+    /// By default renders them with [`super::slack::render_payload`] and [`post`](Self::post)s
+    /// the payload. A notifier that wants the machine form instead (the CLI printing JSON)
+    /// overrides it.
+    fn notify(
+        &self,
+        load_balancer: &str,
+        notifications: &[Notification],
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send
+    where
+        Self: Sync,
+    {
+        let payload = super::slack::render_payload(load_balancer, notifications);
+        async move { self.post(&payload).await }
+    }
 }
 
 /// Why a payload was not delivered. Never contains the webhook URL.

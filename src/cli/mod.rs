@@ -1,7 +1,10 @@
 //! The `albwatch` command line: argument definitions and one module per subcommand.
 
+pub mod consume;
 pub mod inputs;
 pub mod parse;
+pub mod replay;
+pub mod simulate;
 
 use clap::{Parser, Subcommand};
 
@@ -19,4 +22,11 @@ pub struct Cli {
 pub enum Command {
     /// Parse ALB access logs into NDJSON (or a summary with --summary).
     Parse(parse::ParseArgs),
+    /// Run ingest and alerter in-process on local files and print (or post) the notifications.
+    Simulate(simulate::SimulateArgs),
+    /// Write local log files into a Kinesis stream through the ingest Lambda's code path.
+    Replay(replay::ReplayArgs),
+    /// Run the alerter Lambda's handler on a Kinesis stream and print (or post) the
+    /// notifications.
+    Consume(consume::ConsumeArgs),
 }

@@ -1,3 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
+mod alerter_slack;
 mod cli_parse;
+mod ingest_localstack;
+mod localstack;
+mod simulate;

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Offline deployment checks: the SAM template lints, and both Lambda binaries build.
+#
+#   scripts/check-deploy.sh          # everything
+#   scripts/check-deploy.sh lint     # cfn-lint + sam validate --lint (no credentials needed)
+#   scripts/check-deploy.sh build    # cargo lambda build --release --bin ingest --bin alerter
+#   scripts/check-deploy.sh install  # only create the venv
+#
+# Tools live in the venv .venv/deploy (created on first use). LAMBDA_ARCH=arm64 builds for
+# Graviton (needs the aarch64-unknown-linux-gnu rustup target); CI builds x86_64.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv/deploy"
+# Pinned so that a new linter release cannot turn CI red on its own; bump deliberately.
+TOOLS=(cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 ziglang==0.17.1)
+BINARIES=(ingest alerter)
+LAMBDA_ARCH="${LAMBDA_ARCH:-x86_64}"
+GLIBC_MAX="2.34" # glibc of the provided.al2023 runtime
+
+log() { echo "check-deploy.sh: $*" >&2; }
+
+ensure_venv() {
+  local stamp="$VENV/.albwatch-stamp" want="${TOOLS[*]}"
+  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return 0
+  fi
+  local py=python3
+  command -v python3.11 >/dev/null && py=python3.11
+  log "installing ${TOOLS[*]} into $VENV"
+  local t0=$SECONDS
+  rm -rf "$VENV"
+  "$py" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${TOOLS[@]}"
+  echo "$want" >"$stamp"
+  log "venv ready in $((SECONDS - t0)) s"
+}
+
+# Offline: no credentials, a region for the SAM translator, no telemetry.
+tool_env() {
+  export PATH="$VENV/bin:$PATH"
+  export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
+  export SAM_CLI_TELEMETRY=0
+  unset AWS_ENDPOINT_URL
+}
+
+do_lint() {
+  [[ -f template.yaml ]] || { log "template.yaml is missing"; return 1; }
+  echo "--- cfn-lint template.yaml"
+  cfn-lint template.yaml
+  echo "--- sam validate --lint"
+  sam validate --lint --template template.yaml
+}
+
+do_build() {
+  # Say clearly which binary is missing instead of leaving it to cargo's error.
+  local names missing=()
+  names="$(cargo metadata --no-deps --format-version 1 |
+    python3 -c 'import json,sys; print(" ".join(t["name"] for p in json.load(sys.stdin)["packages"] for t in p["targets"] if "bin" in t["kind"]))')"
+  for bin in "${BINARIES[@]}"; do
+    [[ " $names " == *" $bin "* ]] || missing+=("$bin")
+  done
+  if ((${#missing[@]})); then
+    log "binary target(s) not found in Cargo.toml/src/bin: ${missing[*]} (have: ${names:-none})"
+    return 1
+  fi
+
+  local arch_flag
+  case "$LAMBDA_ARCH" in
+    x86_64) arch_flag=--x86-64 ;;
+    arm64) arch_flag=--arm64 ;;
+    *) log "LAMBDA_ARCH must be x86_64 or arm64"; return 1 ;;
+  esac
+  echo "--- cargo lambda build --release $arch_flag ${BINARIES[*]/#/--bin }"
+  local args=()
+  for bin in "${BINARIES[@]}"; do args+=(--bin "$bin"); done
+  cargo lambda build --release "$arch_flag" "${args[@]}"
+
+  # The artifacts SAM would zip: present, the right machine, and loadable on Amazon Linux 2023.
+  local want_machine=X86-64
+  [[ "$LAMBDA_ARCH" == arm64 ]] && want_machine=AArch64
+  for bin in "${BINARIES[@]}"; do
+    local f="target/lambda/$bin/bootstrap"
+    [[ -x "$f" ]] || { log "$f was not produced"; return 1; }
+    if command -v readelf >/dev/null; then
+      readelf -h "$f" | grep -q "Machine:.*$want_machine" || { log "$f is not $LAMBDA_ARCH"; return 1; }
+      local glibc
+      glibc="$(readelf --dyn-syms -W "$f" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1)"
+      if [[ -n "$glibc" && "$(printf '%s\n%s\n' "$glibc" "$GLIBC_MAX" | sort -V | tail -n1)" != "$GLIBC_MAX" ]]; then
+        log "$f needs glibc $glibc, the runtime has $GLIBC_MAX"
+        return 1
+      fi
+      echo "$f: $(du -h "$f" | cut -f1), $LAMBDA_ARCH, glibc >= ${glibc:-none}"
+    else
+      echo "$f: $(du -h "$f" | cut -f1)"
+    fi
+  done
+}
+
+mode="${1:-all}"
+case "$mode" in
+  all | lint | build | install) ;;
+  *) echo "usage: $0 [all|lint|build|install]" >&2; exit 2 ;;
+esac
+
+ensure_venv
+tool_env
+case "$mode" in
+  install) ;;
+  lint) do_lint ;;
+  build) do_build ;;
+  all)
+    do_lint
+    do_build
+    ;;
+esac

@@ -1,0 +1,702 @@
+//! Per-key alert state: what the final windows say (facts) and what was announced (firing or
+//! resolved), and the pure decision of what to announce next.
+//!
+//! # Model (Alertmanager-like, in event time)
+//!
+//! - **Rule**: a window *crosses* when `count_5xx >= min_5xx` and, if its request count is
+//!   known, `count_5xx / requests >= min_error_rate`.
+//! - **Facts** are folded from *final* windows in start order ([`KeyTrack::fold`]): final windows
+//!   never change, so folding them early or late, in one batch or many, gives the same facts.
+//!   - An *episode* opens at the first final crossing window and remembers its worst window.
+//!   - `streak` counts final windows with traffic below the rule since the last final crossing
+//!     one; windows without traffic do not exist, so they neither count nor reset it.
+//!   - When the streak reaches `resolve_after`, the episode *closes*. A key whose episode is open
+//!     but which has had no traffic at all for `stale_after` (and no open window) closes too
+//!     (`stale`), so a deregistered target does not stay firing forever.
+//! - **Firing now** = an open episode, or an open (not yet final) window that crosses: firing is
+//!   announced as soon as a window crosses, without waiting for it to close.
+//! - **Announced** state changes only through [`KeyTrack::apply`], called for notifications that
+//!   were delivered. [`KeyTrack::decide`] is a pure function of facts + announced state + the
+//!   watermark, so a notification that could not be delivered is decided again next time, and
+//!   one that was delivered is not repeated.
+//!
+//! [`KeyTrack::decide`], in order:
+//! 1. A closed episode not yet announced as resolved: if firing was never announced (the whole
+//!    episode happened between two evaluations) announce it firing first; then announce it
+//!    resolved.
+//! 2. Firing now: announce firing (with the episode's worst window) if not announced; else again
+//!    with `escalation` when the worst window's count is at least twice the count last
+//!    announced; else again (a reminder, with the latest crossing window) when
+//!    `repeat_interval` of event time has passed since the last announcement.
+//! 3. Not firing now but announced firing: resolved once `resolve_after` final windows in a row
+//!    were below the rule (the announced window later fell below the rule), or when stale.
+
+use std::sync::Arc;
+
+use crate::alert::config::AlertConfig;
+use crate::alert::window::WindowAgg;
+use crate::record::KeyKind;
+
+/// The firing rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rule {
+    /// Fewest 5xx in one window.
+    pub min_5xx: u64,
+    /// Smallest error rate in one window; skipped when requests are unknown.
+    pub min_error_rate: f64,
+}
+
+impl Rule {
+    /// The rule of `config`.
+    #[must_use]
+    pub fn of(config: &AlertConfig) -> Self {
+        Self {
+            min_5xx: config.min_5xx,
+            min_error_rate: config.min_error_rate,
+        }
+    }
+
+    /// Whether `w` crosses the rule.
+    #[must_use]
+    pub fn crosses(&self, w: &WindowAgg) -> bool {
+        let count = w.count_5xx();
+        count >= self.min_5xx
+            && match w.requests() {
+                Some(requests) if requests > 0 => {
+                    count as f64 >= self.min_error_rate * requests as f64
+                }
+                Some(_) => false,
+                None => true,
+            }
+    }
+}
+
+/// A window with its start (µs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dated {
+    /// Window start (µs).
+    pub start_us: i64,
+    /// Window end (µs); for a merged span, the end of its last window.
+    pub end_us: i64,
+    /// Its counts.
+    pub agg: WindowAgg,
+}
+
+impl Dated {
+    /// The one with more 5xx; the earlier one on a tie.
+    fn worst(a: Option<Dated>, b: Option<&Dated>) -> Option<Dated> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(
+                if (b.agg.count_5xx(), std::cmp::Reverse(b.start_us))
+                    > (a.agg.count_5xx(), std::cmp::Reverse(a.start_us))
+                {
+                    b.clone()
+                } else {
+                    a
+                },
+            ),
+            (a, b) => a.or_else(|| b.cloned()),
+        }
+    }
+}
+
+/// An episode that closed (resolution decided by the facts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closed {
+    /// Its worst final window.
+    pub worst: Dated,
+    /// The below-rule windows that resolved it, merged (`None` when it closed as stale).
+    pub recovery: Option<Dated>,
+    /// When it closed (µs): end of the last recovery window, or last traffic + `stale_after`.
+    pub end_us: i64,
+    /// Closed for lack of any traffic.
+    pub stale: bool,
+}
+
+/// What was delivered for a key. Changed only by [`KeyTrack::apply`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Announced {
+    /// A firing notification was delivered and no resolved one since.
+    pub firing: bool,
+    /// `count_5xx` of the last firing notification delivered.
+    pub count: u64,
+    /// Watermark (`seen_us`) when the last firing notification was delivered.
+    pub at_us: i64,
+    /// `window_end` of the last resolved notification delivered (µs); closed episodes ending
+    /// at or before it have been announced.
+    pub resolved_through_us: i64,
+}
+
+/// What to announce for a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Firing (or still firing) with this worst window.
+    Firing {
+        /// The worst crossing window.
+        window: Dated,
+        /// Repeated early because the worst count at least doubled.
+        escalation: bool,
+    },
+    /// Resolved.
+    Resolved {
+        /// The recovery windows (merged), or `None` when resolved for lack of traffic.
+        recovery: Option<Dated>,
+        /// Start of the span reported (µs).
+        start_us: i64,
+        /// End of the span reported (µs); recorded as `resolved_through` when delivered.
+        end_us: i64,
+    },
+}
+
+/// What the open (not yet final) windows of a key show right now.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpenView {
+    /// The key has at least one open window.
+    pub has_open: bool,
+    /// Its worst open window that crosses the rule.
+    pub worst_crossing: Option<Dated>,
+    /// Its latest open window that crosses the rule.
+    pub latest_crossing: Option<Dated>,
+}
+
+impl OpenView {
+    /// Takes one open window into account.
+    pub fn add(&mut self, window: Dated, rule: &Rule) {
+        self.has_open = true;
+        if !rule.crosses(&window.agg) {
+            return;
+        }
+        if self
+            .latest_crossing
+            .as_ref()
+            .is_none_or(|l| window.start_us > l.start_us)
+        {
+            self.latest_crossing = Some(window.clone());
+        }
+        self.worst_crossing = Dated::worst(self.worst_crossing.take(), Some(&window));
+    }
+}
+
+/// Timings [`KeyTrack`] needs, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    /// The rule.
+    pub rule: Rule,
+    /// Window length.
+    pub window_us: i64,
+    /// Final windows below the rule that resolve.
+    pub resolve_after: u32,
+    /// Reminder interval.
+    pub repeat_us: i64,
+    /// No-traffic time after which an episode closes as stale.
+    pub stale_us: i64,
+}
+
+impl Timing {
+    /// The timings of `config`.
+    #[must_use]
+    pub fn of(config: &AlertConfig) -> Self {
+        let us = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 2_000_000) * 1_000_000;
+        Self {
+            rule: Rule::of(config),
+            window_us: i64::from(config.window_seconds) * 1_000_000,
+            resolve_after: config.resolve_after,
+            repeat_us: us(config.repeat_interval_seconds),
+            stale_us: us(config.stale_after_seconds),
+        }
+    }
+}
+
+/// Facts and announced state of one key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyTrack {
+    /// What the key names.
+    pub kind: KeyKind,
+    /// Its target group, when known (smallest ARN seen).
+    pub target_group: Option<Arc<str>>,
+    /// Final windows with traffic below the rule since the last final crossing one.
+    pub streak: u32,
+    /// The first `resolve_after` windows of the streak, merged.
+    pub recovery: Option<Dated>,
+    /// Worst final crossing window of the open episode.
+    pub episode: Option<Dated>,
+    /// Latest final crossing window of the open episode.
+    pub episode_latest: Option<Dated>,
+    /// The last closed episode.
+    pub closed: Option<Closed>,
+    /// End of the latest final window with traffic (µs).
+    pub last_traffic_end_us: Option<i64>,
+    /// What was delivered.
+    pub announced: Announced,
+}
+
+impl KeyTrack {
+    /// A key seen for the first time.
+    #[must_use]
+    pub fn new(kind: KeyKind) -> Self {
+        Self {
+            kind,
+            target_group: None,
+            streak: 0,
+            recovery: None,
+            episode: None,
+            episode_latest: None,
+            closed: None,
+            last_traffic_end_us: None,
+            announced: Announced::default(),
+        }
+    }
+
+    /// Notes the key kind and target group of a window.
+    pub fn note(&mut self, agg: &WindowAgg) {
+        self.kind = agg.key_kind;
+        if let Some(tg) = &agg.target_group
+            && self.target_group.as_ref().is_none_or(|cur| tg < cur)
+        {
+            self.target_group = Some(Arc::clone(tg));
+        }
+    }
+
+    /// Folds one final window; windows must come in start order.
+    pub fn fold(&mut self, start_us: i64, agg: WindowAgg, t: &Timing) {
+        if !agg.has_traffic() {
+            return;
+        }
+        self.note(&agg);
+        let end_us = start_us.saturating_add(t.window_us);
+        self.last_traffic_end_us = self.last_traffic_end_us.max(Some(end_us));
+        let window = Dated {
+            start_us,
+            end_us,
+            agg,
+        };
+        if t.rule.crosses(&window.agg) {
+            self.streak = 0;
+            self.recovery = None;
+            self.episode = Dated::worst(self.episode.take(), Some(&window));
+            self.episode_latest = Some(window);
+            return;
+        }
+        self.streak = self.streak.saturating_add(1);
+        if self.streak <= t.resolve_after {
+            self.recovery = Some(match self.recovery.take() {
+                None => window,
+                Some(mut r) => {
+                    r.agg.merge(&window.agg);
+                    r.end_us = window.end_us;
+                    r
+                }
+            });
+        }
+        if self.streak == t.resolve_after
+            && let Some(worst) = self.episode.take()
+        {
+            self.episode_latest = None;
+            self.close(Closed {
+                worst,
+                recovery: self.recovery.clone(),
+                end_us,
+                stale: false,
+            });
+        }
+    }
+
+    /// Closes an open episode whose key has had no traffic for `stale_us` of event time.
+    pub fn close_if_stale(&mut self, has_open: bool, seen_us: i64, t: &Timing) {
+        if has_open || self.episode.is_none() {
+            return;
+        }
+        let Some(end) = self.stale_at(t) else { return };
+        if end <= seen_us
+            && let Some(worst) = self.episode.take()
+        {
+            self.episode_latest = None;
+            self.close(Closed {
+                worst,
+                recovery: None,
+                end_us: end,
+                stale: true,
+            });
+        }
+    }
+
+    fn stale_at(&self, t: &Timing) -> Option<i64> {
+        self.last_traffic_end_us
+            .map(|e| e.saturating_add(t.stale_us))
+    }
+
+    /// Records a closed episode; merges it into a previous one that was never announced
+    /// resolved (keeps the worst window and the latest end).
+    fn close(&mut self, c: Closed) {
+        self.closed = Some(match self.closed.take() {
+            Some(prev) if prev.end_us > self.announced.resolved_through_us => Closed {
+                worst: Dated::worst(Some(prev.worst), Some(&c.worst)).unwrap_or(c.worst),
+                ..c
+            },
+            _ => c,
+        });
+    }
+
+    /// Whether nothing about this key needs remembering (no open window, no episode, nothing
+    /// announced or pending): it can be dropped.
+    #[must_use]
+    pub fn is_idle(&self, has_open: bool) -> bool {
+        !has_open
+            && self.episode.is_none()
+            && !self.announced.firing
+            && self
+                .closed
+                .as_ref()
+                .is_none_or(|c| c.end_us <= self.announced.resolved_through_us)
+    }
+
+    /// What to announce now (pure). `seen_us` is the load balancer's event-time watermark.
+    #[must_use]
+    pub fn decide(&self, open: &OpenView, seen_us: i64, t: &Timing) -> Vec<Decision> {
+        let mut out = Vec::new();
+        let mut firing = self.announced.firing;
+        if let Some(c) = &self.closed
+            && c.end_us > self.announced.resolved_through_us
+        {
+            if !firing {
+                out.push(Decision::Firing {
+                    window: c.worst.clone(),
+                    escalation: false,
+                });
+            }
+            out.push(resolved(c.recovery.clone(), c.worst.end_us, c.end_us));
+            firing = false;
+        }
+        let worst = Dated::worst(self.episode.clone(), open.worst_crossing.as_ref());
+        if let Some(window) = worst {
+            let count = window.agg.count_5xx();
+            if !firing {
+                out.push(Decision::Firing {
+                    window,
+                    escalation: false,
+                });
+            } else if self.announced.count > 0 && count >= self.announced.count.saturating_mul(2) {
+                out.push(Decision::Firing {
+                    window,
+                    escalation: true,
+                });
+            } else if seen_us.saturating_sub(self.announced.at_us) >= t.repeat_us {
+                // A reminder shows the current state: the latest crossing window.
+                let latest = [self.episode_latest.as_ref(), open.latest_crossing.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .max_by_key(|w| w.start_us)
+                    .cloned()
+                    .unwrap_or(window);
+                out.push(Decision::Firing {
+                    window: latest,
+                    escalation: false,
+                });
+            }
+        } else if firing {
+            if self.streak >= t.resolve_after
+                && let Some(r) = &self.recovery
+            {
+                out.push(resolved(Some(r.clone()), r.start_us, r.end_us));
+            } else if !open.has_open
+                && let Some(stale_at) = self.stale_at(t)
+                && stale_at <= seen_us
+            {
+                let since = self.last_traffic_end_us.unwrap_or(stale_at);
+                out.push(resolved(None, since, stale_at));
+            }
+        }
+        out
+    }
+
+    /// Records that `decision` was delivered, at event time `seen_us`.
+    pub fn apply(&mut self, decision: &Delivered, seen_us: i64) {
+        match *decision {
+            Delivered::Firing { count } => {
+                self.announced.firing = true;
+                self.announced.count = count;
+                self.announced.at_us = seen_us;
+            }
+            Delivered::Resolved { end_us } => {
+                self.announced.firing = false;
+                self.announced.count = 0;
+                self.announced.resolved_through_us = self.announced.resolved_through_us.max(end_us);
+            }
+        }
+    }
+}
+
+fn resolved(recovery: Option<Dated>, fallback_start_us: i64, end_us: i64) -> Decision {
+    let start_us = recovery
+        .as_ref()
+        .map_or(fallback_start_us, |r| r.start_us)
+        .min(end_us);
+    Decision::Resolved {
+        recovery,
+        start_us,
+        end_us,
+    }
+}
+
+/// A delivered notification, as [`KeyTrack::apply`] needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    /// A firing notification with this `count_5xx`.
+    Firing {
+        /// Its `count_5xx`.
+        count: u64,
+    },
+    /// A resolved notification with this `window_end` (µs).
+    Resolved {
+        /// Its `window_end`.
+        end_us: i64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000_000;
+
+    fn timing() -> Timing {
+        Timing::of(&AlertConfig {
+            resolve_after: 3,
+            repeat_interval_seconds: 3600,
+            stale_after_seconds: 7200,
+            ..AlertConfig::default()
+        })
+    }
+
+    fn agg(count: u64, requests: Option<u64>) -> WindowAgg {
+        let mut a = WindowAgg::new(KeyKind::Target);
+        a.entry_5xx = count;
+        if let Some(r) = requests {
+            a.requests = r;
+            a.requests_known = true;
+        }
+        a
+    }
+
+    fn dated(minute: i64, count: u64, requests: Option<u64>) -> Dated {
+        Dated {
+            start_us: minute * MIN,
+            end_us: (minute + 1) * MIN,
+            agg: agg(count, requests),
+        }
+    }
+
+    fn view(window: Dated) -> OpenView {
+        let mut v = OpenView::default();
+        v.add(window, &timing().rule);
+        v
+    }
+
+    fn deliver(track: &mut KeyTrack, ds: &[Decision], seen_us: i64) {
+        for d in ds {
+            let delivered = match d {
+                Decision::Firing { window, .. } => Delivered::Firing {
+                    count: window.agg.count_5xx(),
+                },
+                Decision::Resolved { end_us, .. } => Delivered::Resolved { end_us: *end_us },
+            };
+            track.apply(&delivered, seen_us);
+        }
+    }
+
+    fn kinds(ds: &[Decision]) -> Vec<&'static str> {
+        ds.iter()
+            .map(|d| match d {
+                Decision::Firing {
+                    escalation: true, ..
+                } => "escalation",
+                Decision::Firing { .. } => "firing",
+                Decision::Resolved { .. } => "resolved",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rule_thresholds_including_unknown_requests() {
+        let rule = Rule {
+            min_5xx: 10,
+            min_error_rate: 0.05,
+        };
+        assert!(!rule.crosses(&agg(9, None)));
+        assert!(
+            rule.crosses(&agg(10, None)),
+            "rate check skipped when unknown"
+        );
+        assert!(rule.crosses(&agg(10, Some(200))), "exactly 5 %");
+        assert!(!rule.crosses(&agg(10, Some(201))));
+        assert!(!rule.crosses(&agg(9, Some(10))));
+        // Requests never below the 5xx count: 10 of "5" is 100 %.
+        assert!(rule.crosses(&agg(10, Some(5))));
+        let zero = Rule {
+            min_5xx: 1,
+            min_error_rate: 0.0,
+        };
+        assert!(zero.crosses(&agg(1, Some(1_000_000))));
+    }
+
+    #[test]
+    fn fires_from_an_open_window_and_does_not_repeat() {
+        let t = timing();
+        let mut k = KeyTrack::new(KeyKind::Target);
+        let open = view(dated(0, 20, Some(100)));
+        let ds = k.decide(&open, MIN, &t);
+        assert_eq!(kinds(&ds), ["firing"]);
+        assert_eq!(
+            k.decide(&open, MIN, &t),
+            ds,
+            "pure: same answer until delivered"
+        );
+        deliver(&mut k, &ds, MIN);
+        assert!(k.decide(&open, 2 * MIN, &t).is_empty());
+    }
+
+    #[test]
+    fn escalates_at_twice_the_announced_count_and_repeats_after_the_interval() {
+        let t = timing();
+        let mut k = KeyTrack::new(KeyKind::Target);
+        let open_with = |count| view(dated(0, count, None));
+        let ds = k.decide(&open_with(10), 0, &t);
+        deliver(&mut k, &ds, 0);
+        assert!(k.decide(&open_with(19), MIN, &t).is_empty());
+        let ds = k.decide(&open_with(20), MIN, &t);
+        assert_eq!(kinds(&ds), ["escalation"]);
+        deliver(&mut k, &ds, MIN);
+        assert!(k.decide(&open_with(39), MIN + t.repeat_us - 1, &t).is_empty());
+        let ds = k.decide(&open_with(39), MIN + t.repeat_us, &t);
+        assert_eq!(kinds(&ds), ["firing"]);
+        deliver(&mut k, &ds, MIN + t.repeat_us);
+        assert_eq!(k.announced.count, 39);
+    }
+
+    #[test]
+    fn resolves_after_n_final_windows_with_traffic_below_the_rule() {
+        let t = timing();
+        let mut k = KeyTrack::new(KeyKind::Target);
+        k.fold(0, agg(50, Some(100)), &t);
+        let closed_view = OpenView::default();
+        let ds = k.decide(&closed_view, MIN, &t);
+        deliver(&mut k, &ds, MIN);
+        assert!(k.announced.firing);
+        k.fold(MIN, agg(1, Some(100)), &t);
+        k.fold(2 * MIN, agg(0, Some(100)), &t);
+        k.fold(3 * MIN, agg(0, None), &t); // no traffic: neither counts nor resets
+        assert_eq!(k.streak, 2);
+        assert!(k.decide(&closed_view, 4 * MIN, &t).is_empty());
+        k.fold(5 * MIN, agg(2, Some(100)), &t);
+        let ds = k.decide(&closed_view, 6 * MIN, &t);
+        assert_eq!(kinds(&ds), ["resolved"]);
+        let Decision::Resolved {
+            start_us,
+            end_us,
+            recovery,
+        } = &ds[0]
+        else {
+            unreachable!()
+        };
+        assert_eq!((*start_us, *end_us), (MIN, 6 * MIN));
+        assert_eq!(recovery.as_ref().map(|r| r.agg.count_5xx()), Some(3));
+        deliver(&mut k, &ds, 6 * MIN);
+        assert!(k.decide(&closed_view, 7 * MIN, &t).is_empty());
+        assert!(k.is_idle(false));
+    }
+
+    #[test]
+    fn a_crossing_window_resets_the_streak() {
+        let t = timing();
+        let mut k = KeyTrack::new(KeyKind::Target);
+        k.fold(0, agg(50, None), &t);
+        k.fold(MIN, agg(0, Some(10)), &t);
+        k.fold(2 * MIN, agg(0, Some(10)), &t);
+        k.fold(3 * MIN, agg(60, None), &t);
+        k.fold(4 * MIN, agg(0, Some(10)), &t);
+        assert_eq!(k.streak, 1);
+        assert_eq!(k.episode.as_ref().map(|e| e.agg.count_5xx()), Some(60));
+        assert!(k.closed.is_none());
+    }
+
+    #[test]
+    fn an_episode_between_two_evaluations_is_announced_firing_then_resolved() {
+        let t = timing();
+        let mut k = KeyTrack::new(KeyKind::Target);
+        k.fold(0, agg(30, None), &t);
+        k.fold(MIN, agg(80, None), &t);
+        for m in 2..5 {
+            k.fold(m * MIN, agg(0, Some(10)), &t);
+        }
+        let ds = k.decide(&OpenView::default(), 5 * MIN, &t);
+        assert_eq!(kinds(&ds), ["firing", "resolved"]);
+        let Decision::Firing { window, .. } = &ds[0] else {
+            unreachable!()
+        };
+        assert_eq!(window.agg.count_5xx(), 80, "the worst window");
+        deliver(&mut k, &ds, 5 * MIN);
+        assert!(!k.announced.firing);
+        assert!(k.decide(&OpenView::default(), 6 * MIN, &t).is_empty());
+        assert!(k.is_idle(false));
+    }
+
+    #[test]
+    fn resolved_and_new_firing_in_one_evaluation() {
+        let t = timing();
+        let mut k = KeyTrack::new(KeyKind::Target);
+        k.fold(0, agg(30, None), &t);
+        let ds = k.decide(&OpenView::default(), MIN, &t);
+        deliver(&mut k, &ds, MIN);
+        for m in 1..4 {
+            k.fold(m * MIN, agg(0, Some(10)), &t);
+        }
+        let open = view(dated(20, 12, None));
+        let ds = k.decide(&open, 21 * MIN, &t);
+        assert_eq!(kinds(&ds), ["resolved", "firing"]);
+        deliver(&mut k, &ds, 21 * MIN);
+        assert!(k.announced.firing);
+        assert_eq!(k.announced.count, 12);
+        assert!(k.decide(&open, 21 * MIN, &t).is_empty());
+    }
+
+    #[test]
+    fn a_silent_firing_key_resolves_as_stale() {
+        let t = Timing {
+            repeat_us: i64::MAX,
+            ..timing()
+        };
+        let mut k = KeyTrack::new(KeyKind::Target);
+        k.fold(0, agg(30, None), &t);
+        let ds = k.decide(&OpenView::default(), MIN, &t);
+        deliver(&mut k, &ds, MIN);
+        let stale_at = MIN + t.stale_us;
+        k.close_if_stale(false, stale_at - 1, &t);
+        assert!(k.decide(&OpenView::default(), stale_at - 1, &t).is_empty());
+        k.close_if_stale(true, stale_at, &t);
+        assert!(k.episode.is_some(), "an open window is traffic");
+        k.close_if_stale(false, stale_at, &t);
+        let ds = k.decide(&OpenView::default(), stale_at, &t);
+        assert_eq!(kinds(&ds), ["resolved"]);
+        assert!(
+            matches!(&ds[0], Decision::Resolved { recovery: None, end_us, .. } if *end_us == stale_at)
+        );
+        deliver(&mut k, &ds, stale_at);
+        assert!(k.is_idle(false));
+    }
+
+    #[test]
+    fn an_announced_window_that_fell_below_the_rule_resolves_by_streak() {
+        let t = timing();
+        let mut k = KeyTrack::new(KeyKind::Target);
+        let open = view(dated(0, 10, None));
+        let ds = k.decide(&open, 0, &t);
+        deliver(&mut k, &ds, 0);
+        // Its tallies arrived later: 10 of 10 000 requests, below the rate.
+        for m in 0..3 {
+            k.fold(m * MIN, agg(if m == 0 { 10 } else { 0 }, Some(10_000)), &t);
+        }
+        assert!(k.episode.is_none());
+        let ds = k.decide(&OpenView::default(), 3 * MIN, &t);
+        assert_eq!(kinds(&ds), ["resolved"]);
+    }
+}

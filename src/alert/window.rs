@@ -1,0 +1,1007 @@
+//! Per-key tumbling windows in event time, aggregated in a [`DashMap`].
+//!
+//! A *key* is `(load balancer, partition key)`: a target `ip:port`, or the target group / load
+//! balancer for errors the load balancer generated itself. Each window `[start, start + W)`
+//! counts 5xx entries (by status code and `error_reason`, first/last seen, up to
+//! [`MAX_SAMPLES`] samples) and requests: from the per-minute tallies of `errors`-mode records,
+//! or one per entry of `all`-mode records.
+//!
+//! Time is event time. Each load balancer has a **watermark**: the latest entry or tally time
+//! accepted so far. A window is **final** once `end + allowed lateness <= watermark`; data for a
+//! final window is dropped and counted as late, so a final window never changes again. The
+//! engine folds final windows into per-key state ([`super::state`]) and evicts them, so at most
+//! `ceil(lateness / W) + 1` windows per key stay in the map.
+//!
+//! Counting is commutative: the same set of records gives the same windows in any order and
+//! any batching, as long as none of it is late.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use dashmap::DashMap;
+
+use crate::alert::notification::Sample;
+use crate::record::{ForwardMode, KeyKind, Record, RecordEntry};
+
+/// Sample requests kept per window.
+pub const MAX_SAMPLES: usize = 3;
+/// Distinct `error_reason` values counted per window; further ones count as [`OTHER_REASON`].
+pub const MAX_ERROR_REASONS: usize = 16;
+/// The bucket for `error_reason` values beyond [`MAX_ERROR_REASONS`].
+pub const OTHER_REASON: &str = "(other)";
+/// Longest text kept in a sample field, in bytes (cut on a character boundary).
+pub const MAX_SAMPLE_FIELD_BYTES: usize = 2048;
+/// Entries and tallies more than this far ahead of the wall clock are dropped (a garbled time
+/// must not move the watermark into the future and make all real data late).
+pub const MAX_FUTURE_SKEW_US: i64 = 3600 * 1_000_000;
+
+const MICROS: i64 = 1_000_000;
+
+/// A key: one load balancer's target, target group or itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId {
+    /// The load balancer id (`app/name/id`).
+    pub load_balancer: Arc<str>,
+    /// The partition key: target `ip:port`, target group ARN or load balancer id.
+    pub key: Arc<str>,
+}
+
+/// A window of a key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WindowKey {
+    /// The key.
+    pub id: KeyId,
+    /// Window start, microseconds since the Unix epoch (a multiple of the window length).
+    pub start_us: i64,
+}
+
+/// One sample request with the order used to pick the kept ones (earliest first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleSlot {
+    /// Entry time in microseconds.
+    pub time_us: i64,
+    /// Line number in the source object.
+    pub line: u64,
+    /// The sample itself.
+    pub sample: Sample,
+}
+
+impl SampleSlot {
+    fn order(&self, other: &Self) -> Ordering {
+        (self.time_us, self.line)
+            .cmp(&(other.time_us, other.line))
+            .then_with(|| self.sample.trace_id.cmp(&other.sample.trace_id))
+            .then_with(|| self.sample.client.cmp(&other.sample.client))
+            .then_with(|| self.sample.request.cmp(&other.sample.request))
+    }
+}
+
+/// What one window of one key holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowAgg {
+    /// What the key names.
+    pub key_kind: KeyKind,
+    /// Target group ARN of the key's entries, when seen.
+    pub target_group: Option<Arc<str>>,
+    /// 5xx entries counted.
+    pub entry_5xx: u64,
+    /// 5xx requests according to tallies.
+    pub tally_5xx: u64,
+    /// Requests: tally totals plus `all`-mode entries.
+    pub requests: u64,
+    /// Whether any tally or `all`-mode entry contributed to `requests`.
+    pub requests_known: bool,
+    /// 5xx entries per status code, sorted by code.
+    pub status_codes: Vec<(u16, u64)>,
+    /// 5xx entries per `error_reason`, sorted, at most [`MAX_ERROR_REASONS`] + 1 values.
+    pub error_reasons: Vec<(Box<str>, u64)>,
+    /// Time of the earliest 5xx entry (µs).
+    pub first_seen_us: Option<i64>,
+    /// Time of the latest 5xx entry (µs).
+    pub last_seen_us: Option<i64>,
+    /// The earliest 5xx entries, at most [`MAX_SAMPLES`], earliest first.
+    pub samples: Vec<SampleSlot>,
+}
+
+impl WindowAgg {
+    /// An empty window for a key of `key_kind`.
+    #[must_use]
+    pub fn new(key_kind: KeyKind) -> Self {
+        Self {
+            key_kind,
+            target_group: None,
+            entry_5xx: 0,
+            tally_5xx: 0,
+            requests: 0,
+            requests_known: false,
+            status_codes: Vec::new(),
+            error_reasons: Vec::new(),
+            first_seen_us: None,
+            last_seen_us: None,
+            samples: Vec::new(),
+        }
+    }
+
+    /// 5xx responses: the entries counted, or the tallies' count when that is larger (the
+    /// tallies count every request even if entries were left out).
+    #[must_use]
+    pub fn count_5xx(&self) -> u64 {
+        self.entry_5xx.max(self.tally_5xx)
+    }
+
+    /// Requests in the window, `None` when no record said (errors-mode entries without tallies).
+    /// Never less than [`WindowAgg::count_5xx`]: every 5xx is a request.
+    #[must_use]
+    pub fn requests(&self) -> Option<u64> {
+        self.requests_known
+            .then(|| self.requests.max(self.count_5xx()))
+    }
+
+    /// `count_5xx / requests`, when requests are known and non-zero.
+    #[must_use]
+    pub fn error_rate(&self) -> Option<f64> {
+        match self.requests() {
+            Some(r) if r > 0 => Some(self.count_5xx() as f64 / r as f64),
+            _ => None,
+        }
+    }
+
+    /// Whether anything was counted (a window without traffic neither resolves nor fires).
+    #[must_use]
+    pub fn has_traffic(&self) -> bool {
+        self.count_5xx() > 0 || self.requests > 0
+    }
+
+    /// Adds `other` into `self` (commutative and associative, so order does not matter).
+    pub fn merge(&mut self, other: &WindowAgg) {
+        if let Some(tg) = &other.target_group {
+            self.note_target_group(tg);
+        }
+        self.entry_5xx += other.entry_5xx;
+        self.tally_5xx += other.tally_5xx;
+        self.requests += other.requests;
+        self.requests_known |= other.requests_known;
+        for &(code, n) in &other.status_codes {
+            add_code(&mut self.status_codes, code, n);
+        }
+        for (reason, n) in &other.error_reasons {
+            add_reason(&mut self.error_reasons, reason, *n);
+        }
+        self.first_seen_us = min_opt(self.first_seen_us, other.first_seen_us);
+        self.last_seen_us = self.last_seen_us.max(other.last_seen_us);
+        for s in &other.samples {
+            if self.wants_sample(s.time_us, s.line) {
+                self.insert_sample(s.clone());
+            }
+        }
+    }
+
+    /// Keeps the smallest target group ARN seen, so the result does not depend on the order
+    /// (a target registered in two target groups has entries with both).
+    fn note_target_group(&mut self, tg: &str) {
+        match self.target_group.as_deref() {
+            Some(current) if current <= tg => {}
+            _ => self.target_group = Some(Arc::from(tg)),
+        }
+    }
+
+    /// Whether an entry at `(time_us, line)` could enter the kept samples (cheap pre-check).
+    fn wants_sample(&self, time_us: i64, line: u64) -> bool {
+        self.samples.len() < MAX_SAMPLES
+            || self
+                .samples
+                .last()
+                .is_some_and(|worst| (time_us, line) <= (worst.time_us, worst.line))
+    }
+
+    fn insert_sample(&mut self, slot: SampleSlot) {
+        if self
+            .samples
+            .iter()
+            .any(|s| s.order(&slot) == Ordering::Equal && s.sample == slot.sample)
+        {
+            return;
+        }
+        let at = self
+            .samples
+            .iter()
+            .position(|s| slot.order(s) == Ordering::Less)
+            .unwrap_or(self.samples.len());
+        if at >= MAX_SAMPLES {
+            return;
+        }
+        self.samples.insert(at, slot);
+        self.samples.truncate(MAX_SAMPLES);
+    }
+
+    /// Counts one 5xx entry.
+    fn add_5xx(&mut self, e: &RecordEntry<'_>, code: u16, time_us: i64) {
+        self.entry_5xx += 1;
+        add_code(&mut self.status_codes, code, 1);
+        if let Some(reason) = e.error_reason.as_deref() {
+            add_reason(&mut self.error_reasons, reason, 1);
+        }
+        self.first_seen_us = min_opt(self.first_seen_us, Some(time_us));
+        self.last_seen_us = self.last_seen_us.max(Some(time_us));
+        if let Some(tg) = e.target_group_arn.as_deref() {
+            self.note_target_group(tg);
+        }
+        if self.wants_sample(time_us, e.line) {
+            self.insert_sample(SampleSlot {
+                time_us,
+                line: e.line,
+                sample: sample_of(e, time_us),
+            });
+        }
+    }
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+fn add_code(codes: &mut Vec<(u16, u64)>, code: u16, n: u64) {
+    match codes.binary_search_by_key(&code, |&(c, _)| c) {
+        Ok(i) => codes[i].1 += n,
+        Err(i) => codes.insert(i, (code, n)),
+    }
+}
+
+fn add_reason(reasons: &mut Vec<(Box<str>, u64)>, reason: &str, n: u64) {
+    let find = |reasons: &Vec<(Box<str>, u64)>, reason: &str| {
+        reasons.binary_search_by(|(r, _)| (**r).cmp(reason))
+    };
+    let i = match find(reasons, reason) {
+        Ok(i) => i,
+        Err(i) => {
+            let has_other = find(reasons, OTHER_REASON).is_ok();
+            if reasons.len() - usize::from(has_other) < MAX_ERROR_REASONS {
+                reasons.insert(i, (reason.into(), 0));
+                i
+            } else {
+                match find(reasons, OTHER_REASON) {
+                    Ok(o) => o,
+                    Err(o) => {
+                        reasons.insert(o, (OTHER_REASON.into(), 0));
+                        o
+                    }
+                }
+            }
+        }
+    };
+    reasons[i].1 += n;
+}
+
+/// Cuts `s` to at most [`MAX_SAMPLE_FIELD_BYTES`] on a character boundary.
+fn capped(s: &str) -> String {
+    if s.len() <= MAX_SAMPLE_FIELD_BYTES {
+        return s.to_owned();
+    }
+    let mut end = MAX_SAMPLE_FIELD_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = s[..end].to_owned();
+    out.push('…');
+    out
+}
+
+fn host_port(ip: &str, port: Option<u16>) -> String {
+    match (ip.contains(':'), port) {
+        (true, Some(p)) => format!("[{ip}]:{p}"),
+        (false, Some(p)) => format!("{ip}:{p}"),
+        (_, None) => ip.to_owned(),
+    }
+}
+
+fn sample_of(e: &RecordEntry<'_>, time_us: i64) -> Sample {
+    let request = {
+        let parts: Vec<&str> = [&e.request_verb, &e.request_url, &e.request_proto]
+            .into_iter()
+            .filter_map(|p| p.as_deref())
+            .collect();
+        (!parts.is_empty()).then(|| capped(&parts.join(" ")))
+    };
+    Sample {
+        time: micros_to_datetime(time_us),
+        client: e.client_ip.as_deref().map_or_else(
+            || "-".to_owned(),
+            |ip| capped(&host_port(ip, e.client_port)),
+        ),
+        target: e
+            .target_ip
+            .as_deref()
+            .map(|ip| capped(&host_port(ip, e.target_port))),
+        elb_status_code: e.elb_status_code,
+        target_status_code: e.target_status_code,
+        request,
+        user_agent: e.user_agent.as_deref().map(capped),
+        error_reason: e.error_reason.as_deref().map(capped),
+        trace_id: e.trace_id.as_deref().map(capped),
+    }
+}
+
+/// Microseconds since the epoch → `DateTime<Utc>` (clamped to chrono's range).
+#[must_use]
+pub fn micros_to_datetime(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or(if us < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    })
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+fn digits(b: &[u8]) -> Option<i64> {
+    b.iter().try_fold(0i64, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM` (the first 16 bytes) → microseconds, validated.
+fn minute_prefix_us(b: &[u8]) -> Option<i64> {
+    if b.len() < 16 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (h, mi) = (digits(&b[11..13])?, digits(&b[14..16])?);
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 {
+        return None;
+    }
+    Some(((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 * MICROS)
+}
+
+/// Parses an ALB `time` (`2025-06-21T22:45:00.123456Z`) to microseconds since the epoch.
+///
+/// A fast path handles the ALB form (`Z`, 0–9 fraction digits); anything else goes through
+/// chrono's RFC 3339 parser. `None` when it is not a valid time.
+#[must_use]
+pub fn parse_time_us(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let fast = || -> Option<i64> {
+        let minute = minute_prefix_us(b)?;
+        if b.len() < 20 || b[16] != b':' || *b.last()? != b'Z' {
+            return None;
+        }
+        let sec = digits(&b[17..19])?;
+        if sec > 59 {
+            return None;
+        }
+        let rest = &b[19..b.len() - 1];
+        let frac_us = match rest {
+            [] => 0,
+            [b'.', frac @ ..] if !frac.is_empty() && frac.len() <= 9 => {
+                let f = digits(frac)?;
+                // Scale to microseconds: 6 digits exactly, fewer padded, more truncated.
+                match frac.len() {
+                    n @ 0..=6 => f * 10i64.pow(6 - n as u32),
+                    n => f / 10i64.pow(n as u32 - 6),
+                }
+            }
+            _ => return None,
+        };
+        Some(minute + sec * MICROS + frac_us)
+    };
+    fast().or_else(|| {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.timestamp_micros())
+    })
+}
+
+/// Parses a tally `minute` (`YYYY-MM-DDTHH:MM`, UTC) to microseconds since the epoch. Also
+/// accepts a full RFC 3339 time (cut to its minute).
+#[must_use]
+pub fn parse_minute_us(s: &str) -> Option<i64> {
+    if s.len() == 16 {
+        return minute_prefix_us(s.as_bytes()).or_else(|| {
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
+                .ok()
+                .map(|t| t.and_utc().timestamp_micros())
+        });
+    }
+    parse_time_us(s).map(|us| us - us.rem_euclid(60 * MICROS))
+}
+
+/// What [`Windows::add_record`] did with one record's entries and tallies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AddOutcome {
+    /// Entries counted.
+    pub entries: u64,
+    /// 5xx entries counted.
+    pub entries_5xx: u64,
+    /// Tallies counted.
+    pub tallies: u64,
+    /// Entries dropped because their window was already final.
+    pub late_entries: u64,
+    /// Tallies dropped because their window was already final.
+    pub late_tallies: u64,
+    /// Entries or tallies dropped because their time is not a valid time.
+    pub invalid_times: u64,
+    /// Entries or tallies dropped because their time is too far in the future.
+    pub future: u64,
+}
+
+/// A load balancer's progress in event time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermark {
+    /// The latest entry or tally time accepted (µs): the event-time clock of announcements.
+    pub seen_us: i64,
+    /// The time windows are judged final against (µs): `seen_us`, or later after
+    /// [`Windows::flush`] at the end of the input.
+    pub final_us: i64,
+}
+
+/// The windows of every key plus the per-load-balancer watermarks.
+#[derive(Debug)]
+pub struct Windows {
+    map: DashMap<WindowKey, WindowAgg>,
+    watermarks: DashMap<Arc<str>, Watermark>,
+    window_us: i64,
+    lateness_us: i64,
+}
+
+/// A record's windows before they are merged into the map (records span few windows).
+struct Local {
+    slots: Vec<(i64, WindowAgg)>,
+    last: usize,
+}
+
+impl Local {
+    fn slot(&mut self, start: i64, kind: KeyKind) -> &mut WindowAgg {
+        if self.slots.get(self.last).is_none_or(|(s, _)| *s != start) {
+            self.last = match self.slots.iter().position(|(s, _)| *s == start) {
+                Some(i) => i,
+                None => {
+                    self.slots.push((start, WindowAgg::new(kind)));
+                    self.slots.len() - 1
+                }
+            };
+        }
+        &mut self.slots[self.last].1
+    }
+}
+
+impl Windows {
+    /// Empty windows of `window_seconds` accepting data `allowed_lateness_seconds` late.
+    #[must_use]
+    pub fn new(window_seconds: u32, allowed_lateness_seconds: u32) -> Self {
+        Self {
+            map: DashMap::new(),
+            watermarks: DashMap::new(),
+            window_us: i64::from(window_seconds.max(1)) * MICROS,
+            lateness_us: i64::from(allowed_lateness_seconds) * MICROS,
+        }
+    }
+
+    /// The window length in microseconds.
+    #[must_use]
+    pub fn window_us(&self) -> i64 {
+        self.window_us
+    }
+
+    /// The start of the window holding `t_us`.
+    #[must_use]
+    pub fn window_start(&self, t_us: i64) -> i64 {
+        t_us - t_us.rem_euclid(self.window_us)
+    }
+
+    /// Whether the window starting at `start_us` is final at watermark `wm_us`.
+    #[must_use]
+    pub fn is_final(&self, start_us: i64, wm_us: i64) -> bool {
+        start_us
+            .saturating_add(self.window_us)
+            .saturating_add(self.lateness_us)
+            <= wm_us
+    }
+
+    /// Counts a record's entries and tallies into the windows of its key, then moves the load
+    /// balancer's watermark to the record's latest accepted time. Lateness is judged against the
+    /// watermark from before this record, so a record never makes its own entries late.
+    /// `now_us` is the wall clock, used only to drop times from the far future.
+    pub fn add_record(&self, record: &Record<'_>, now_us: i64) -> AddOutcome {
+        let h = &record.header;
+        let wm_before = self.watermark(&h.elb).map(|wm| wm.final_us);
+        let future_limit = now_us.saturating_add(MAX_FUTURE_SKEW_US);
+        let mut out = AddOutcome::default();
+        let mut local = Local {
+            slots: Vec::new(),
+            last: 0,
+        };
+        let mut max_time: Option<i64> = None;
+        let count_requests = h.mode == ForwardMode::All;
+
+        // Returns the window start if the time is acceptable, counting why not otherwise.
+        let mut admit = |t: Option<i64>, out: &mut AddOutcome, late: fn(&mut AddOutcome)| {
+            let Some(t) = t else {
+                out.invalid_times += 1;
+                return None;
+            };
+            if t > future_limit {
+                out.future += 1;
+                return None;
+            }
+            let start = self.window_start(t);
+            if wm_before.is_some_and(|wm| self.is_final(start, wm)) {
+                late(out);
+                return None;
+            }
+            max_time = max_time.max(Some(t));
+            Some((start, t))
+        };
+
+        for e in &record.entries {
+            let Some((start, t)) = admit(parse_time_us(&e.time), &mut out, |o| o.late_entries += 1)
+            else {
+                continue;
+            };
+            out.entries += 1;
+            let w = local.slot(start, h.key_kind);
+            if count_requests {
+                w.requests += 1;
+                w.requests_known = true;
+            }
+            if let Some(code) = e.status_5xx() {
+                out.entries_5xx += 1;
+                w.add_5xx(e, code, t);
+            }
+        }
+        for tally in &record.tallies {
+            let Some((start, _)) = admit(parse_minute_us(&tally.minute), &mut out, |o| {
+                o.late_tallies += 1
+            }) else {
+                continue;
+            };
+            out.tallies += 1;
+            let w = local.slot(start, h.key_kind);
+            w.requests = w.requests.saturating_add(tally.total);
+            w.requests_known = true;
+            w.tally_5xx = w.tally_5xx.saturating_add(tally.s5xx);
+        }
+
+        if !local.slots.is_empty() {
+            let id = KeyId {
+                load_balancer: Arc::from(&*h.elb),
+                key: Arc::from(&*h.partition_key),
+            };
+            for (start_us, agg) in local.slots {
+                self.map
+                    .entry(WindowKey {
+                        id: id.clone(),
+                        start_us,
+                    })
+                    .and_modify(|w| w.merge(&agg))
+                    .or_insert(agg);
+            }
+        }
+        if let Some(t) = max_time {
+            self.advance_watermark(&h.elb, t);
+        }
+        out
+    }
+
+    /// The load balancer's watermark, `None` before its first accepted data.
+    #[must_use]
+    pub fn watermark(&self, load_balancer: &str) -> Option<Watermark> {
+        self.watermarks.get(load_balancer).map(|wm| *wm)
+    }
+
+    /// Moves a load balancer's watermark forward to `t_us` (never backwards).
+    pub fn advance_watermark(&self, load_balancer: &str, t_us: i64) {
+        let bump = |wm: &mut Watermark| {
+            wm.seen_us = wm.seen_us.max(t_us);
+            wm.final_us = wm.final_us.max(t_us);
+        };
+        if let Some(mut wm) = self.watermarks.get_mut(load_balancer) {
+            bump(&mut wm);
+            return;
+        }
+        self.watermarks
+            .entry(Arc::from(load_balancer))
+            .and_modify(bump)
+            .or_insert(Watermark {
+                seen_us: t_us,
+                final_us: t_us,
+            });
+    }
+
+    /// Makes every window of `load_balancer` ending at or before `end_us` final, without moving
+    /// the event-time clock (`seen_us`): used at the end of the input.
+    pub fn flush(&self, load_balancer: &str, end_us: i64) {
+        let t = end_us.saturating_add(self.lateness_us);
+        if let Some(mut wm) = self.watermarks.get_mut(load_balancer) {
+            wm.final_us = wm.final_us.max(t);
+        }
+    }
+
+    /// Every load balancer with its watermark.
+    #[must_use]
+    pub fn watermarks(&self) -> Vec<(Arc<str>, Watermark)> {
+        self.watermarks
+            .iter()
+            .map(|e| (Arc::clone(e.key()), *e.value()))
+            .collect()
+    }
+
+    /// Number of windows held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no window is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Removes and returns every final window, sorted by key then start.
+    pub fn take_final(&self) -> Vec<(WindowKey, WindowAgg)> {
+        let final_keys: Vec<WindowKey> = self
+            .map
+            .iter()
+            .filter(|w| {
+                self.watermark(&w.key().id.load_balancer)
+                    .is_some_and(|wm| self.is_final(w.key().start_us, wm.final_us))
+            })
+            .map(|w| w.key().clone())
+            .collect();
+        let mut out: Vec<(WindowKey, WindowAgg)> = final_keys
+            .into_iter()
+            .filter_map(|k| self.map.remove(&k))
+            .collect();
+        out.sort_by(|(a, _), (b, _)| a.id.cmp(&b.id).then(a.start_us.cmp(&b.start_us)));
+        out
+    }
+
+    /// Visits every (open) window.
+    pub fn for_each(&self, mut f: impl FnMut(&WindowKey, &WindowAgg)) {
+        for w in &self.map {
+            f(w.key(), w.value());
+        }
+    }
+
+    /// A copy of one window.
+    #[must_use]
+    pub fn get(&self, key: &WindowKey) -> Option<WindowAgg> {
+        self.map.get(key).map(|w| w.value().clone())
+    }
+
+    /// For each load balancer, the end of its latest window (µs).
+    #[must_use]
+    pub fn latest_window_ends(&self) -> Vec<(Arc<str>, i64)> {
+        let mut ends: std::collections::HashMap<Arc<str>, i64> = std::collections::HashMap::new();
+        for w in &self.map {
+            let end = w.key().start_us.saturating_add(self.window_us);
+            let e = ends
+                .entry(Arc::clone(&w.key().id.load_balancer))
+                .or_insert(end);
+            *e = (*e).max(end);
+        }
+        ends.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::record::{RecordHeader, SourceId, Tally};
+    use proptest::prelude::*;
+    use std::borrow::Cow;
+
+    pub(crate) fn entry(line: u64, time: &str, code: u16) -> RecordEntry<'static> {
+        RecordEntry {
+            line,
+            time: Cow::Owned(time.to_owned()),
+            client_ip: Some("192.0.2.1".into()),
+            client_port: Some(51234),
+            target_ip: Some("10.0.1.11".into()),
+            target_port: Some(8080),
+            target_group_arn: Some("arn:tg/shop".into()),
+            elb_status_code: Some(code),
+            target_status_code: None,
+            request_verb: Some("GET".into()),
+            request_url: Some("https://shop.example.com:443/cart".into()),
+            request_proto: Some("HTTP/2.0".into()),
+            user_agent: Some("curl/8".into()),
+            error_reason: None,
+            classification: None,
+            trace_id: Some(format!("Root=1-{line}").into()),
+        }
+    }
+
+    pub(crate) fn record(
+        lb: &str,
+        key: &str,
+        seq: u64,
+        entries: Vec<RecordEntry<'static>>,
+        tallies: Vec<Tally<'static>>,
+    ) -> Record<'static> {
+        Record {
+            header: RecordHeader {
+                v: 1,
+                source: SourceId {
+                    bucket: "b".into(),
+                    key: "k".into(),
+                    etag: None,
+                    version_id: None,
+                },
+                elb: lb.to_owned().into(),
+                partition_key: key.to_owned().into(),
+                key_kind: KeyKind::Target,
+                mode: ForwardMode::Errors,
+                seq,
+                lines: [seq * 10 + 1, seq * 10 + 10],
+            },
+            entries,
+            tallies,
+        }
+    }
+
+    pub(crate) fn tally(minute: &str, total: u64, s5xx: u64) -> Tally<'static> {
+        Tally {
+            minute: minute.to_owned().into(),
+            total,
+            s2xx: total - s5xx,
+            s3xx: 0,
+            s4xx: 0,
+            s5xx,
+        }
+    }
+
+    const NOW: i64 = 4_000_000_000 * MICROS; // 2096: every test time is in the past
+
+    #[test]
+    fn parses_alb_times_fast_and_slow() {
+        let base = DateTime::parse_from_rfc3339("2025-06-21T22:45:00Z")
+            .unwrap()
+            .timestamp_micros();
+        assert_eq!(parse_time_us("2025-06-21T22:45:00Z"), Some(base));
+        assert_eq!(
+            parse_time_us("2025-06-21T22:45:00.123456Z"),
+            Some(base + 123_456)
+        );
+        assert_eq!(
+            parse_time_us("2025-06-21T22:45:00.1Z"),
+            Some(base + 100_000)
+        );
+        assert_eq!(
+            parse_time_us("2025-06-21T22:45:00.123456789Z"),
+            Some(base + 123_456)
+        );
+        assert_eq!(parse_time_us("2025-06-21T23:45:00+01:00"), Some(base));
+        assert_eq!(
+            parse_time_us("2024-02-29T00:00:00Z"),
+            Some(
+                DateTime::parse_from_rfc3339("2024-02-29T00:00:00Z")
+                    .unwrap()
+                    .timestamp_micros()
+            )
+        );
+        for bad in [
+            "",
+            "-",
+            "2025-02-29T00:00:00Z",
+            "2025-13-01T00:00:00Z",
+            "2025-06-21T24:00:00Z",
+            "2025-06-21T22:45:00.Z",
+            "2025-06-21T22:45:00",
+            "２０２５-06-21T22:45:00Z",
+        ] {
+            assert_eq!(parse_time_us(bad), None, "{bad}");
+        }
+        assert_eq!(parse_minute_us("2025-06-21T22:45"), Some(base));
+        assert_eq!(parse_minute_us("2025-06-21T22:45:31.5Z"), Some(base));
+        assert_eq!(parse_minute_us("2025-06-21T22:4x"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn fast_time_path_agrees_with_chrono(secs in 0i64..4_000_000_000, us in 0i64..1_000_000, digits in 0usize..=6) {
+            let t = DateTime::from_timestamp(secs, 0).unwrap();
+            let frac = format!("{us:06}");
+            let s = if digits == 0 {
+                t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+            } else {
+                format!("{}.{}Z", t.format("%Y-%m-%dT%H:%M:%S"), &frac[..digits])
+            };
+            prop_assert_eq!(
+                parse_time_us(&s),
+                DateTime::parse_from_rfc3339(&s).ok().map(|t| t.timestamp_micros())
+            );
+        }
+
+        #[test]
+        fn time_parser_never_panics(s in ".{0,40}") {
+            let _ = parse_time_us(&s);
+            let _ = parse_minute_us(&s);
+        }
+    }
+
+    #[test]
+    fn counts_entries_tallies_codes_and_samples() {
+        let w = Windows::new(60, 600);
+        let mut entries: Vec<_> = (0..5)
+            .map(|i| entry(i, &format!("2025-06-21T22:45:0{i}.5Z"), 502))
+            .collect();
+        entries[4].elb_status_code = Some(504);
+        entries[3].error_reason = Some("TargetTimeout".into());
+        entries.push(entry(9, "2025-06-21T22:46:10Z", 200)); // not 5xx: ignored in errors mode
+        let r = record(
+            "lb",
+            "10.0.1.11:8080",
+            0,
+            entries,
+            vec![
+                tally("2025-06-21T22:45", 100, 5),
+                tally("2025-06-21T22:46", 50, 0),
+            ],
+        );
+        let out = w.add_record(&r, NOW);
+        assert_eq!(out.entries, 6);
+        assert_eq!(out.entries_5xx, 5);
+        assert_eq!(out.tallies, 2);
+        assert_eq!(w.len(), 2);
+        let start = parse_time_us("2025-06-21T22:45:00Z").unwrap();
+        let agg = w
+            .get(&WindowKey {
+                id: KeyId {
+                    load_balancer: "lb".into(),
+                    key: "10.0.1.11:8080".into(),
+                },
+                start_us: start,
+            })
+            .unwrap();
+        assert_eq!(agg.count_5xx(), 5);
+        assert_eq!(agg.requests(), Some(100));
+        assert_eq!(agg.status_codes, vec![(502, 4), (504, 1)]);
+        assert_eq!(agg.error_reasons, vec![("TargetTimeout".into(), 1)]);
+        assert_eq!(agg.samples.len(), MAX_SAMPLES);
+        assert_eq!(agg.samples[0].line, 0);
+        assert_eq!(agg.samples[0].sample.client, "192.0.2.1:51234");
+        assert_eq!(
+            agg.samples[0].sample.request.as_deref(),
+            Some("GET https://shop.example.com:443/cart HTTP/2.0")
+        );
+        assert_eq!(agg.first_seen_us, Some(start + 500_000));
+        assert_eq!(agg.last_seen_us, Some(start + 4_500_000));
+        assert_eq!(agg.target_group.as_deref(), Some("arn:tg/shop"));
+        assert_eq!(
+            w.watermark("lb").map(|wm| wm.seen_us),
+            parse_time_us("2025-06-21T22:46:10Z")
+        );
+    }
+
+    #[test]
+    fn all_mode_counts_every_entry_as_a_request() {
+        let w = Windows::new(60, 600);
+        let mut r = record(
+            "lb",
+            "t",
+            0,
+            vec![
+                entry(1, "2025-06-21T22:45:01Z", 200),
+                entry(2, "2025-06-21T22:45:02Z", 503),
+                entry(3, "2025-06-21T22:45:03Z", 404),
+            ],
+            vec![],
+        );
+        r.header.mode = ForwardMode::All;
+        w.add_record(&r, NOW);
+        let mut seen = Vec::new();
+        w.for_each(|_, a| seen.push((a.count_5xx(), a.requests())));
+        assert_eq!(seen, vec![(1, Some(3))]);
+    }
+
+    #[test]
+    fn late_future_and_invalid_times_are_dropped_and_counted() {
+        let w = Windows::new(60, 600);
+        w.add_record(
+            &record(
+                "lb",
+                "t",
+                0,
+                vec![entry(1, "2025-06-21T23:00:00Z", 502)],
+                vec![],
+            ),
+            NOW,
+        );
+        let r = record(
+            "lb",
+            "t",
+            1,
+            vec![
+                entry(2, "2025-06-21T22:49:59Z", 502), // window ends 22:50 + 10 min = 23:00: final
+                entry(3, "2025-06-21T22:50:00Z", 502), // window 22:50–22:51 still open
+                entry(4, "garbage", 502),
+                entry(5, "2099-01-01T00:00:00Z", 502),
+            ],
+            vec![tally("2025-06-21T22:40", 10, 0)],
+        );
+        let out = w.add_record(&r, parse_time_us("2030-01-01T00:00:00Z").unwrap());
+        assert_eq!(out.late_entries, 1);
+        assert_eq!(out.late_tallies, 1);
+        assert_eq!(out.invalid_times, 1);
+        assert_eq!(out.future, 1);
+        assert_eq!(out.entries, 1);
+        assert_eq!(
+            w.watermark("lb").map(|wm| wm.seen_us),
+            parse_time_us("2025-06-21T23:00:00Z")
+        );
+        assert_eq!(w.len(), 2);
+    }
+
+    #[test]
+    fn take_final_removes_only_final_windows() {
+        let w = Windows::new(60, 120);
+        for (i, t) in [
+            "2025-06-21T22:40:00Z",
+            "2025-06-21T22:41:00Z",
+            "2025-06-21T22:44:00Z",
+        ]
+        .iter()
+        .enumerate()
+        {
+            w.add_record(
+                &record("lb", "t", i as u64, vec![entry(1, t, 502)], vec![]),
+                NOW,
+            );
+        }
+        // watermark 22:44: final = end + 2 min <= 22:44, i.e. windows starting <= 22:41
+        let taken = w.take_final();
+        assert_eq!(taken.len(), 2);
+        assert_eq!(w.len(), 1);
+        assert!(taken[0].0.start_us < taken[1].0.start_us);
+    }
+
+    #[test]
+    fn error_reasons_are_bounded() {
+        let mut agg = WindowAgg::new(KeyKind::Target);
+        for i in 0..100 {
+            add_reason(&mut agg.error_reasons, &format!("r{i}"), 1);
+        }
+        assert_eq!(agg.error_reasons.len(), MAX_ERROR_REASONS + 1);
+        assert_eq!(
+            agg.error_reasons
+                .iter()
+                .find(|(r, _)| &**r == OTHER_REASON)
+                .map(|(_, n)| *n),
+            Some(100 - MAX_ERROR_REASONS as u64)
+        );
+        assert_eq!(agg.error_reasons.iter().map(|(_, n)| n).sum::<u64>(), 100);
+    }
+
+    #[test]
+    fn sample_fields_are_capped() {
+        let mut e = entry(1, "2025-06-21T22:45:00Z", 502);
+        e.user_agent = Some("é".repeat(5000).into());
+        e.client_ip = Some("2001:db8::1".into());
+        let s = sample_of(&e, 0);
+        assert!(s.user_agent.unwrap().len() <= MAX_SAMPLE_FIELD_BYTES + 3);
+        assert_eq!(s.client, "[2001:db8::1]:51234");
+    }
+}

@@ -1,0 +1,64 @@
+//! The `alerter` Lambda: Kinesis records → 5xx windows → Slack. See [`albwatch::alert::handler`].
+//!
+//! One engine lives for the whole container (its windows and announcement state are in memory;
+//! a cold start forgets them, which can repeat a still-firing alert but never lose one). The
+//! Slack webhook is resolved once, on the first invocation, from `SLACK_WEBHOOK_URL` or the
+//! Secrets Manager secret named by `SLACK_WEBHOOK_SECRET_ARN`; without either, notifications are
+//! logged as JSON.
+
+use albwatch::alert::config::AlertConfig;
+use albwatch::alert::engine::Engine;
+use albwatch::alert::handler::{Alerter, DEADLINE_MARGIN, delivery_deadline};
+use albwatch::alert::webhook::{
+    AnyNotifier, ConfigError, RetryPolicy, SecretSource, webhook_from_env,
+};
+use aws_config::BehaviorVersion;
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use tokio::sync::OnceCell;
+
+/// Builds the Secrets Manager client only if a secret is actually read.
+struct LazySecretsManager;
+
+impl SecretSource for LazySecretsManager {
+    async fn secret_string(&self, secret_id: &str) -> Result<String, ConfigError> {
+        let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        aws_sdk_secretsmanager::Client::new(&aws)
+            .secret_string(secret_id)
+            .await
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    albwatch::telemetry::init();
+    let alerter = Alerter::new(Engine::new(AlertConfig::from_env()?)?);
+    let notifier: OnceCell<AnyNotifier> = OnceCell::new();
+    lambda_runtime::run(service_fn(|event: LambdaEvent<KinesisEvent>| {
+        handle(&alerter, &notifier, event)
+    }))
+    .await
+}
+
+async fn handle(
+    alerter: &Alerter,
+    notifier: &OnceCell<AnyNotifier>,
+    event: LambdaEvent<KinesisEvent>,
+) -> Result<KinesisEventResponse, Error> {
+    // A configuration error fails the invocation (Lambda retries the batch; nothing is lost)
+    // and is retried on the next one, since the cell stays empty.
+    let notifier = notifier
+        .get_or_try_init(|| async {
+            let url = webhook_from_env(&LazySecretsManager).await?;
+            if url.is_none() {
+                tracing::warn!("no Slack webhook configured; notifications are only logged");
+            }
+            AnyNotifier::from_webhook(url, RetryPolicy::default())
+        })
+        .await?;
+    let deadline = delivery_deadline(event.context.deadline(), DEADLINE_MARGIN);
+    Ok(alerter
+        .handle(&event.payload, &notifier.with_deadline(deadline))
+        .await)
+}

@@ -1,0 +1,272 @@
+//! `albwatch simulate`: the whole pipeline in-process on local files, no AWS needed.
+//!
+//! Each ALB log goes through the real ingest code path ([`ingest_reader`]) into an in-memory
+//! bus; the records it produced are fed to the real alert engine, which is evaluated after
+//! each file (one file ≈ one Lambda invocation). CloudWatch Logs subscription payloads
+//! (`.json`, `.json.gz`) go to the log-pattern alerts. At the end of input every window is made
+//! final so recoveries are announced.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::alert::config::AlertConfig;
+use crate::alert::engine::Engine;
+use crate::alert::notification::{Notification, Status, group_by_load_balancer};
+use crate::alert::slack::{render_payload, render_text};
+use crate::alert::webhook::{Notifier, SlackWebhook, WebhookUrl};
+use crate::cwlogs::{
+    CwLogsError, LogAlertConfig, LogAlerts, LogsPayload, decode_awslogs_event, decode_payload,
+};
+use crate::ingest::keys::{KeyClass, KeyFilter, classify_key};
+use crate::ingest::{Deadline, IngestConfig, MemorySink, ingest_reader};
+use crate::record::{ForwardMode, SourceId};
+
+use super::inputs::{Input, expand};
+
+/// How notifications are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// The Slack messages, readable in a terminal.
+    Slack,
+    /// The machine form, one JSON notification per line.
+    Json,
+}
+
+/// Options of `albwatch simulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// Output form of the notifications.
+    #[arg(long, value_enum, default_value = "slack")]
+    pub format: OutputFormat,
+    /// Post the messages to this Slack incoming webhook instead of only printing them.
+    #[arg(long, value_name = "URL")]
+    pub slack_webhook: Option<String>,
+    /// What the ingest forwards (default: `ALBWATCH_FORWARD`, else `errors`).
+    #[arg(long, value_enum)]
+    pub forward: Option<Forward>,
+    /// ALB log files, directories (walked for files named like ALB access logs and for
+    /// `*.json`/`*.json.gz` CloudWatch Logs payloads), or `-` for stdin.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+/// `--forward` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Forward {
+    /// 5xx entries plus per-minute tallies.
+    Errors,
+    /// Every entry.
+    All,
+}
+
+/// Whether a file found under a directory is simulated: what the ingest Lambda would take
+/// (ALB access-log names), or a CloudWatch Logs payload (other JSON files are left alone).
+fn is_simulated(path: &Path) -> bool {
+    if is_json_name(path) {
+        return std::fs::read(path).is_ok_and(|bytes| read_logs_payload(&bytes).is_ok());
+    }
+    classify_key(&path.to_string_lossy(), &KeyFilter::default()) == KeyClass::AccessLog
+}
+
+fn is_json_name(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    name.ends_with(".json") || name.ends_with(".json.gz")
+}
+
+/// A subscription payload (gzip or plain JSON), or the `awslogs` event of a direct subscription.
+fn read_logs_payload(bytes: &[u8]) -> Result<LogsPayload, CwLogsError> {
+    decode_payload(bytes).or_else(|e| decode_awslogs_event(bytes).map_err(|_| e))
+}
+
+/// Totals printed on stderr at the end.
+#[derive(Debug, Default)]
+struct Totals {
+    files: u64,
+    failed: u64,
+    lines: u64,
+    entries: u64,
+    malformed: u64,
+    records: u64,
+    record_bytes: u64,
+    firing: u64,
+    resolved: u64,
+    undelivered: u64,
+}
+
+/// Where notifications go.
+enum Output {
+    Print(OutputFormat),
+    Post(SlackWebhook),
+}
+
+/// Runs the simulation; exit status 0, or 2 when an input failed or a notification could not
+/// be delivered.
+pub async fn run(args: &SimulateArgs) -> u8 {
+    match simulate(args).await {
+        Ok(totals) => u8::from(totals.failed > 0 || totals.undelivered > 0) * 2,
+        Err(message) => {
+            eprintln!("albwatch: {message}");
+            2
+        }
+    }
+}
+
+async fn simulate(args: &SimulateArgs) -> Result<Totals, String> {
+    let mut ingest = IngestConfig::from_env().map_err(|e| e.to_string())?;
+    if let Some(forward) = args.forward {
+        ingest.forward = match forward {
+            Forward::Errors => ForwardMode::Errors,
+            Forward::All => ForwardMode::All,
+        };
+    }
+    let alert = AlertConfig::from_env().map_err(|e| e.to_string())?;
+    let logs = LogAlerts::new(LogAlertConfig::from_env(&alert).map_err(|e| e.to_string())?);
+    let engine = Engine::new(alert).map_err(|e| e.to_string())?;
+    let output = match &args.slack_webhook {
+        Some(url) => Output::Post(
+            WebhookUrl::parse(url)
+                .and_then(SlackWebhook::new)
+                .map_err(|e| e.to_string())?,
+        ),
+        None => Output::Print(args.format),
+    };
+
+    let (inputs, errors) = expand(&args.paths, is_simulated);
+    let mut totals = Totals::default();
+    for e in &errors {
+        eprintln!("albwatch: {e}");
+        totals.failed += 1;
+    }
+    let sink = MemorySink::new();
+    for input in &inputs {
+        totals.files += 1;
+        let ok = if matches!(input, Input::File(p) if is_json_name(p)) {
+            feed_logs_payload(input, &logs)
+        } else {
+            feed_alb_log(input, &ingest, &sink, &engine, &mut totals).await
+        };
+        if let Err(message) = ok {
+            eprintln!("albwatch: {message}");
+            totals.failed += 1;
+        }
+        announce(&engine, &logs, &output, &mut totals).await;
+    }
+    engine.finish();
+    announce(&engine, &logs, &output, &mut totals).await;
+
+    let c = engine.counters();
+    eprintln!(
+        "albwatch simulate: {} files ({} failed), {} lines, {} entries, {} malformed; {} records \
+         ({} bytes), {} 5xx entries aggregated; {} firing and {} resolved notifications",
+        totals.files,
+        totals.failed,
+        totals.lines,
+        totals.entries,
+        totals.malformed,
+        totals.records,
+        totals.record_bytes,
+        c.entries_5xx,
+        totals.firing,
+        totals.resolved,
+    );
+    Ok(totals)
+}
+
+/// Ingests one ALB log into the in-memory bus, then feeds its records to the engine. Records
+/// written before a failure are still fed (a duplicate beats a loss; the engine dedupes).
+async fn feed_alb_log(
+    input: &Input,
+    config: &IngestConfig,
+    sink: &MemorySink,
+    engine: &Engine,
+    totals: &mut Totals,
+) -> Result<(), String> {
+    let name = input.name();
+    let reader = input.open().map_err(|e| format!("{name}: {e}"))?;
+    let source = SourceId {
+        bucket: "local".into(),
+        key: name.clone().into(),
+        etag: None,
+        version_id: None,
+    };
+    let result = ingest_reader(reader, source, config, sink, Deadline::none()).await;
+    for record in sink.take() {
+        totals.records += 1;
+        totals.record_bytes += record.data.len() as u64;
+        if let Err(poison) = engine.ingest_bytes(&record.data) {
+            return Err(format!("{name}: the ingest wrote a record the engine rejects: {poison}"));
+        }
+    }
+    let report = result.map_err(|e| e.to_string())?;
+    totals.lines += report.lines;
+    totals.entries += report.entries;
+    totals.malformed += report.malformed;
+    Ok(())
+}
+
+fn feed_logs_payload(input: &Input, logs: &LogAlerts) -> Result<(), String> {
+    let name = input.name();
+    let mut bytes = Vec::new();
+    input
+        .open()
+        .and_then(|mut r| r.read_to_end(&mut bytes))
+        .map_err(|e| format!("{name}: {e}"))?;
+    let payload = read_logs_payload(&bytes).map_err(|e| format!("{name}: {e}"))?;
+    logs.ingest(&payload);
+    Ok(())
+}
+
+/// Shows (or posts) what the engines have to announce, then marks it announced.
+async fn announce(engine: &Engine, logs: &LogAlerts, output: &Output, totals: &mut Totals) {
+    for (group, is_logs) in [(engine.evaluate(), false), (logs.evaluate(), true)] {
+        for (lb, notifications) in group_by_load_balancer(group) {
+            if show(&lb, &notifications, output, totals).await {
+                if is_logs {
+                    logs.commit(&notifications);
+                } else {
+                    engine.commit(&notifications);
+                }
+            }
+        }
+    }
+}
+
+/// Returns whether the message was delivered (printing always is).
+async fn show(lb: &str, notifications: &[Notification], output: &Output, totals: &mut Totals) -> bool {
+    let firing = notifications.iter().filter(|n| n.status == Status::Firing).count() as u64;
+    let resolved = notifications.len() as u64 - firing;
+    let delivered = match output {
+        Output::Print(OutputFormat::Json) => {
+            let mut out = std::io::stdout().lock();
+            notifications.iter().all(|n| {
+                serde_json::to_writer(&mut out, n).is_ok() && out.write_all(b"\n").is_ok()
+            })
+        }
+        Output::Print(OutputFormat::Slack) => {
+            let mut out = std::io::stdout().lock();
+            let mut text = format!("━━ {lb}: {firing} firing, {resolved} resolved\n");
+            for n in notifications {
+                text.push_str(&render_text(n));
+                text.push('\n');
+            }
+            out.write_all(text.as_bytes()).is_ok()
+        }
+        Output::Post(webhook) => match webhook.post(&render_payload(lb, notifications)).await {
+            Ok(()) => {
+                eprintln!("albwatch: posted {} notifications for {lb}", notifications.len());
+                true
+            }
+            Err(e) => {
+                eprintln!("albwatch: Slack delivery for {lb} failed: {e}");
+                totals.undelivered += notifications.len() as u64;
+                false
+            }
+        },
+    };
+    if delivered {
+        totals.firing += firing;
+        totals.resolved += resolved;
+    }
+    delivered
+}
+

@@ -1,0 +1,236 @@
+//! Ingest settings (from the environment) and the AWS limits they must respect.
+
+use std::time::Duration;
+
+use crate::decode::DecodeOptions;
+use crate::ingest::keys::{KeyFilter, PREFIX_ENV, SUFFIX_ENV};
+use crate::record::ForwardMode;
+
+/// Environment variable naming the Kinesis stream the ingest writes to.
+pub const STREAM_NAME_ENV: &str = "ALBWATCH_STREAM_NAME";
+/// Environment variable selecting what is forwarded: `errors` (default) or `all`.
+pub const FORWARD_ENV: &str = "ALBWATCH_FORWARD";
+/// Environment variable holding the largest record to write, in bytes (data + partition key).
+pub const MAX_RECORD_BYTES_ENV: &str = "ALBWATCH_MAX_RECORD_BYTES";
+
+const KIB: usize = 1 << 10;
+const MIB: usize = 1 << 20;
+
+/// Kinesis: largest record (data blob + partition key) of a stream with default settings.
+pub const KINESIS_MAX_RECORD_BYTES: usize = MIB;
+/// Kinesis: largest record a stream can be configured to accept (`MaxRecordSizeInKiB`).
+pub const KINESIS_MAX_RECORD_BYTES_LIMIT: usize = 10 * MIB;
+/// Kinesis: most records in one `PutRecords` call.
+pub const KINESIS_MAX_RECORDS_PER_PUT: usize = 500;
+/// Kinesis: most bytes (data + partition keys) in one `PutRecords` call. A single record
+/// larger than this (streams configured for records above 5 MiB) is sent on its own.
+pub const KINESIS_MAX_BYTES_PER_PUT: usize = 5 * MIB;
+/// Kinesis: longest partition key, in Unicode scalar values.
+pub const KINESIS_MAX_PARTITION_KEY: usize = 256;
+
+/// Smallest accepted `ALBWATCH_MAX_RECORD_BYTES` (the deployment template's minimum).
+pub const MIN_RECORD_BYTES: usize = KIB;
+/// Default bound on serialized entries buffered across all partition keys of one object.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 8 * MIB;
+/// Default number of `PutRecords` calls in flight at once.
+pub const DEFAULT_MAX_IN_FLIGHT_PUTS: usize = 4;
+
+/// How failed `PutRecords` calls and records are retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Delay before the first retry; doubles with every attempt (with jitter).
+    pub base_delay: Duration,
+    /// Longest delay between two attempts.
+    pub max_delay: Duration,
+    /// Most attempts per batch, the first one included. The deadline usually ends retrying
+    /// first; this bounds it when there is no deadline (the CLI).
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            max_attempts: 30,
+        }
+    }
+}
+
+/// Everything the ingest needs to know besides the object and the clients.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Kinesis stream name (`ALBWATCH_STREAM_NAME`); required by the Lambda, not by the CLI.
+    pub stream_name: Option<String>,
+    /// What is forwarded (`ALBWATCH_FORWARD`).
+    pub forward: ForwardMode,
+    /// Largest record, data + partition key (`ALBWATCH_MAX_RECORD_BYTES`).
+    pub max_record_bytes: usize,
+    /// Which object keys are processed (`ALBWATCH_KEY_PREFIX`, `ALBWATCH_KEY_SUFFIX`).
+    pub key_filter: KeyFilter,
+    /// Bound on serialized entries buffered across partition keys; past it the largest
+    /// buffers are cut into records early.
+    pub max_buffered_bytes: usize,
+    /// `PutRecords` calls in flight at once.
+    pub max_in_flight_puts: usize,
+    /// Retry of throttled or failed records.
+    pub retry: RetryPolicy,
+    /// Decoder memory budget.
+    pub decode: DecodeOptions,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            stream_name: None,
+            forward: ForwardMode::Errors,
+            max_record_bytes: KINESIS_MAX_RECORD_BYTES,
+            key_filter: KeyFilter::default(),
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            max_in_flight_puts: DEFAULT_MAX_IN_FLIGHT_PUTS,
+            retry: RetryPolicy::default(),
+            decode: DecodeOptions::default(),
+        }
+    }
+}
+
+/// A setting has a value the ingest cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}={value:?}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub var: &'static str,
+    /// Its value.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl IngestConfig {
+    /// Reads the settings from the process environment (see the `*_ENV` constants and
+    /// [`KeyFilter`]); unset or empty variables keep their defaults.
+    ///
+    /// # Errors
+    /// A forward mode other than `errors`/`all`, or a record size that is not an integer in
+    /// [`MIN_RECORD_BYTES`]`..=`[`KINESIS_MAX_RECORD_BYTES_LIMIT`].
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut config = Self {
+            stream_name: get(STREAM_NAME_ENV),
+            key_filter: KeyFilter::new(lookup(PREFIX_ENV), lookup(SUFFIX_ENV)),
+            ..Self::default()
+        };
+        if let Some(value) = get(FORWARD_ENV) {
+            config.forward = parse_forward(&value).ok_or_else(|| ConfigError {
+                var: FORWARD_ENV,
+                value: value.clone(),
+                reason: "expected `errors` or `all`".into(),
+            })?;
+        }
+        if let Some(value) = get(MAX_RECORD_BYTES_ENV) {
+            config.max_record_bytes = parse_record_bytes(&value).map_err(|reason| ConfigError {
+                var: MAX_RECORD_BYTES_ENV,
+                value: value.clone(),
+                reason,
+            })?;
+        }
+        Ok(config)
+    }
+
+    /// The `PutRecords` byte limit for this record size: [`KINESIS_MAX_BYTES_PER_PUT`], or one
+    /// record when records may be larger than that.
+    #[must_use]
+    pub fn max_bytes_per_put(&self) -> usize {
+        KINESIS_MAX_BYTES_PER_PUT.max(self.max_record_bytes)
+    }
+}
+
+/// `errors` or `all`, any case.
+#[must_use]
+pub fn parse_forward(value: &str) -> Option<ForwardMode> {
+    if value.eq_ignore_ascii_case("errors") {
+        Some(ForwardMode::Errors)
+    } else if value.eq_ignore_ascii_case("all") {
+        Some(ForwardMode::All)
+    } else {
+        None
+    }
+}
+
+fn parse_record_bytes(value: &str) -> Result<usize, String> {
+    let bytes: usize = value
+        .parse()
+        .map_err(|_| "not a whole number of bytes".to_owned())?;
+    if (MIN_RECORD_BYTES..=KINESIS_MAX_RECORD_BYTES_LIMIT).contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err(format!(
+            "must be between {MIN_RECORD_BYTES} and {KINESIS_MAX_RECORD_BYTES_LIMIT}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(vars: &[(&str, &str)]) -> Result<IngestConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        IngestConfig::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_when_unset_or_empty() {
+        let c = from(&[(FORWARD_ENV, " "), (MAX_RECORD_BYTES_ENV, "")]).unwrap();
+        assert_eq!(c.forward, ForwardMode::Errors);
+        assert_eq!(c.max_record_bytes, KINESIS_MAX_RECORD_BYTES);
+        assert_eq!(c.stream_name, None);
+        assert_eq!(c.key_filter, KeyFilter::default());
+        assert_eq!(c.max_bytes_per_put(), KINESIS_MAX_BYTES_PER_PUT);
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let c = from(&[
+            (STREAM_NAME_ENV, "alerts"),
+            (FORWARD_ENV, "ALL"),
+            (MAX_RECORD_BYTES_ENV, "10485760"),
+            (PREFIX_ENV, "logs/AWSLogs/"),
+            (SUFFIX_ENV, ".log.gz"),
+        ])
+        .unwrap();
+        assert_eq!(c.stream_name.as_deref(), Some("alerts"));
+        assert_eq!(c.forward, ForwardMode::All);
+        assert_eq!(c.max_record_bytes, 10 * MIB);
+        assert_eq!(c.max_bytes_per_put(), 10 * MIB);
+        assert_eq!(c.key_filter.prefix.as_deref(), Some("logs/AWSLogs/"));
+        assert_eq!(c.key_filter.suffix.as_deref(), Some(".log.gz"));
+    }
+
+    #[test]
+    fn rejects_bad_values_naming_the_variable() {
+        let e = from(&[(FORWARD_ENV, "everything")]).unwrap_err();
+        assert_eq!(e.var, FORWARD_ENV);
+        for bad in ["1023", "10485761", "1MB", "-5"] {
+            let e = from(&[(MAX_RECORD_BYTES_ENV, bad)]).unwrap_err();
+            assert_eq!(e.var, MAX_RECORD_BYTES_ENV, "{bad}");
+            assert!(e.to_string().contains(MAX_RECORD_BYTES_ENV));
+        }
+    }
+}

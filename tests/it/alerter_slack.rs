@@ -1,0 +1,268 @@
+//! The alerter end to end: real ALB log lines → the ingest's records → a `KinesisEvent` → the
+//! handler → a real HTTP server on 127.0.0.1 standing in for the Slack webhook (wiremock).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use albwatch::alert::config::AlertConfig;
+use albwatch::alert::engine::Engine;
+use albwatch::alert::handler::{Alerter, BatchSummary};
+use albwatch::alert::webhook::{RetryPolicy, SlackWebhook, WebhookUrl};
+use albwatch::ingest::{Deadline, IngestConfig, MemorySink, ingest_reader};
+use albwatch::record::SourceId;
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const HOOK: &str = "/services/T000/B000/XXXXXXXX";
+const INCIDENT: &str = "fixtures/incident/AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/06/21";
+
+/// Runs one log object (plain or gzip bytes) through the real ingest, errors mode.
+async fn records_of(name: &str, bytes: Vec<u8>) -> Vec<Vec<u8>> {
+    let sink = MemorySink::new();
+    let source = SourceId {
+        bucket: "shop-prod-alb-logs-123456789012".into(),
+        key: name.to_owned().into(),
+        etag: None,
+        version_id: None,
+    };
+    ingest_reader(
+        std::io::Cursor::new(bytes),
+        source,
+        &IngestConfig::default(),
+        &sink,
+        Deadline::none(),
+    )
+    .await
+    .expect("ingest");
+    sink.take().into_iter().map(|r| r.data).collect()
+}
+
+/// The incident's log files, in time order.
+fn incident_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(INCIDENT);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    files
+}
+
+async fn incident_file_records(index: usize) -> Vec<Vec<u8>> {
+    let file = &incident_files()[index];
+    let name = file.file_name().expect("name").to_string_lossy().into_owned();
+    records_of(&name, std::fs::read(file).expect("read")).await
+}
+
+/// A Kinesis event of `records`, with sequence numbers `first`, `first + 1`, … (as strings of
+/// Kinesis length).
+fn event(records: &[Vec<u8>], first: u64) -> KinesisEvent {
+    let mut event = KinesisEvent::default();
+    for (i, data) in records.iter().enumerate() {
+        let mut r = KinesisEventRecord::default();
+        r.kinesis.sequence_number = format!("4959033827149025660855969253836157109592157598913{:07}", first + i as u64);
+        r.kinesis.partition_key = "k".to_owned();
+        r.kinesis.data.extend_from_slice(data);
+        r.event_source = Some("aws:kinesis".to_owned());
+        event.records.push(r);
+    }
+    event
+}
+
+fn fast_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(40),
+        max_retry_after: Duration::from_secs(2),
+        min_attempt_time: Duration::from_millis(10),
+        default_budget: Duration::from_secs(20),
+    }
+}
+
+fn webhook(server: &MockServer) -> SlackWebhook {
+    let url = WebhookUrl::parse(&format!("{}{HOOK}", server.uri())).expect("loopback URL");
+    SlackWebhook::with_policy(url, fast_policy()).expect("client")
+}
+
+fn alerter() -> Alerter {
+    Alerter::new(Engine::new(AlertConfig::default()).expect("config"))
+}
+
+fn failures(r: &KinesisEventResponse) -> Vec<String> {
+    r.batch_item_failures
+        .iter()
+        .filter_map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+/// Bodies of the requests the webhook received, as JSON, with their response order.
+async fn bodies(server: &MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .expect("recording")
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("JSON body"))
+        .collect()
+}
+
+/// The first firing burst (files 1–3: 22:30–22:45) as one event.
+async fn burst_event() -> KinesisEvent {
+    let mut records = Vec::new();
+    for i in 0..3 {
+        records.extend(incident_file_records(i).await);
+    }
+    event(&records, 1)
+}
+
+fn respond(status: u16, body: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_string(body)
+}
+
+async fn mount(server: &MockServer, template: ResponseTemplate, times: Option<u64>, priority: u8) {
+    let mock = Mock::given(method("POST"))
+        .and(path(HOOK))
+        .respond_with(template)
+        .with_priority(priority);
+    match times {
+        Some(n) => mock.up_to_n_times(n).mount(server).await,
+        None => mock.mount(server).await,
+    }
+}
+
+#[tokio::test]
+async fn rate_limited_with_retry_after_then_ok_delivers_one_message() {
+    let server = MockServer::start().await;
+    mount(
+        &server,
+        respond(429, "rate_limited").insert_header("Retry-After", "1"),
+        Some(1),
+        1,
+    )
+    .await;
+    mount(&server, respond(200, "ok"), None, 2).await;
+    let a = alerter();
+    let started = std::time::Instant::now();
+    let (response, summary) = a.handle_with_summary(&burst_event().await, &webhook(&server)).await;
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After honoured");
+    assert!(failures(&response).is_empty());
+    assert_eq!(
+        (summary.delivered, summary.failed, summary.poison, summary.duplicates),
+        (1, 0, 0, 0)
+    );
+    let bodies = bodies(&server).await;
+    assert_eq!(bodies.len(), 2, "one 429, one 200");
+    assert_eq!(bodies[0], bodies[1], "the same message retried");
+    let text = bodies[1]["text"].as_str().expect("fallback text");
+    assert!(text.contains("app/shop-prod/50dc6c495c0c9188"), "{text}");
+    let blocks = bodies[1]["blocks"].to_string();
+    assert!(blocks.contains("10.0.1.11:8080"), "{blocks}");
+    assert!(!blocks.contains("10.0.1.10:8080") && !blocks.contains("10.0.1.12:8080"));
+}
+
+#[tokio::test]
+async fn server_error_then_ok_delivers_one_message() {
+    let server = MockServer::start().await;
+    mount(&server, respond(500, "internal_error"), Some(1), 1).await;
+    mount(&server, respond(200, "ok"), None, 2).await;
+    let a = alerter();
+    let (response, summary) = a.handle_with_summary(&burst_event().await, &webhook(&server)).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(summary.delivered, 1);
+    assert_eq!(bodies(&server).await.len(), 2);
+}
+
+#[tokio::test]
+async fn not_found_is_one_error_no_retry_loop_and_no_batch_failure() {
+    let server = MockServer::start().await;
+    mount(&server, respond(404, "no_service"), None, 1).await;
+    let a = alerter();
+    let ev = burst_event().await;
+    let (response, summary) = a.handle_with_summary(&ev, &webhook(&server)).await;
+    assert!(failures(&response).is_empty(), "never retry a rejected message");
+    assert_eq!((summary.rejected, summary.delivered), (1, 0));
+    assert_eq!(bodies(&server).await.len(), 1, "one attempt");
+    // The same batch again (e.g. a retry for another reason): nothing is posted again.
+    let (response, summary) = a.handle_with_summary(&ev, &webhook(&server)).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(summary.duplicates, ev.records.len() as u64);
+    assert_eq!(bodies(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn no_duplicate_notification_after_a_retried_batch() {
+    let server = MockServer::start().await;
+    // Slack is down for the whole first invocation (3 attempts), then back.
+    mount(&server, respond(503, "service_unavailable"), Some(3), 1).await;
+    mount(&server, respond(200, "ok"), None, 2).await;
+    let a = alerter();
+    let ev = burst_event().await;
+    let (response, summary) = a.handle_with_summary(&ev, &webhook(&server)).await;
+    assert_eq!(summary.failed, 1);
+    assert_eq!(
+        failures(&response),
+        [ev.records[0].kinesis.sequence_number.clone()],
+        "the lowest sequence number of the load balancer's records"
+    );
+    // Lambda retries the batch from that record: the same records, all duplicates.
+    let (response, summary) = a.handle_with_summary(&ev, &webhook(&server)).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(summary.duplicates, ev.records.len() as u64);
+    assert_eq!(summary.delivered, 1);
+    // And once more: nothing new to say.
+    let (_, summary) = a.handle_with_summary(&ev, &webhook(&server)).await;
+    assert_eq!(summary, BatchSummary { records: ev.records.len() as u64, duplicates: ev.records.len() as u64, ..BatchSummary::default() });
+    let bodies = bodies(&server).await;
+    assert_eq!(bodies.len(), 4, "3 failed attempts + 1 delivery, no duplicate");
+    assert_eq!(bodies[3], bodies[0], "the pending message, re-produced");
+}
+
+#[tokio::test]
+async fn the_incident_file_by_file_announces_each_firing_once() {
+    let server = MockServer::start().await;
+    mount(&server, respond(200, "ok"), None, 1).await;
+    let a = alerter();
+    let mut seq = 1;
+    let mut delivered = Vec::new();
+    for i in 0..incident_files().len() {
+        let records = incident_file_records(i).await;
+        let ev = event(&records, seq);
+        seq += records.len() as u64;
+        let (response, summary) = a.handle_with_summary(&ev, &webhook(&server)).await;
+        assert!(failures(&response).is_empty());
+        assert_eq!(summary.poison + summary.duplicates + summary.late, 0);
+        delivered.push(summary.delivered);
+    }
+    // 10.0.1.11 fires with file 3 (22:40–22:45), the target group's 503s with file 4.
+    // Resolutions need windows final 10 min after 22:54 / 22:51: later than the fixture's data.
+    assert_eq!(delivered, [0, 0, 1, 1, 0, 0]);
+    let bodies = bodies(&server).await;
+    let blocks: Vec<String> = bodies.iter().map(|b| b["blocks"].to_string()).collect();
+    assert!(blocks[0].contains("10.0.1.11:8080"));
+    assert!(blocks[1].contains("targetgroup/shop-web/943f017f100becff"));
+    assert!(!blocks[1].contains("10.0.1.11:8080"), "10.0.1.11 is not announced again");
+}
+
+#[tokio::test]
+async fn attacker_text_arrives_escaped() {
+    let server = MockServer::start().await;
+    mount(&server, respond(200, "ok"), None, 1).await;
+    // Twelve 502s whose URL and user agent try to ping the channel and inject a link.
+    let line = r#"https 2025-06-21T22:45:01.186641Z app/shop-prod/50dc6c495c0c9188 192.0.2.10:2817 10.0.1.11:8080 0.086 0.048 0.037 502 502 0 57 "GET https://shop.example.com:443/<!channel>?q=<https://evil.example|click> HTTP/1.1" "<!here> & friends" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-web/943f017f100becff "Root=1-58337281-1d84f3d73c47ec4e58577259" "shop.example.com" "session-reused" 1 2025-06-21T22:45:01.100000Z "forward" "-" "-" "10.0.1.11:8080" "502" "-" "-" TID_1234abcd5678ef90 "-" "-" "-""#;
+    let text: String = (0..12).map(|_| format!("{line}\n")).collect();
+    let records = records_of("evil.log", text.into_bytes()).await;
+    let a = alerter();
+    let (response, summary) = a.handle_with_summary(&event(&records, 1), &webhook(&server)).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!((summary.entries, summary.delivered), (12, 1));
+    let raw = server.received_requests().await.expect("recording")[0].body.clone();
+    let raw = String::from_utf8(raw).expect("UTF-8");
+    assert!(raw.contains("&lt;!channel&gt;"), "{raw}");
+    assert!(raw.contains("&lt;!here&gt; &amp; friends"), "{raw}");
+    assert!(!raw.contains("<!channel>") && !raw.contains("<!here>"), "{raw}");
+    assert!(!raw.contains("<https://evil"), "{raw}");
+}
