@@ -46,6 +46,7 @@ fn fixture_lines() -> Vec<Vec<u8>> {
 
 fn records(text: Vec<u8>, forward: ForwardMode) -> Vec<OutRecord> {
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("runtime");
     let sink = MemorySink::new();
@@ -104,7 +105,9 @@ fn benches(c: &mut Criterion) {
         .iter()
         .filter(|l| parse_line(l).is_ok_and(|e| e.is_5xx()))
         .collect();
-    let repeated: Vec<&Vec<u8>> = (0..ERROR_REPEATS).flat_map(|_| errors_5xx.iter().copied()).collect();
+    let repeated: Vec<&Vec<u8>> = (0..ERROR_REPEATS)
+        .flat_map(|_| errors_5xx.iter().copied())
+        .collect();
     let errors = records(join(&repeated), ForwardMode::Errors);
 
     let mut group = c.benchmark_group("alerter");

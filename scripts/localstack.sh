@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Run LocalStack on this host without Docker, on 127.0.0.1:4566 only.
+# Run LocalStack on this host without Docker, on 127.0.0.1:4566 only ($LOCALSTACK_PORT to change).
 #
 #   scripts/localstack.sh start    # install (first time) and start; waits until healthy
 #   scripts/localstack.sh stop     # stop what `start` started (idempotent)
-#   scripts/localstack.sh status   # exit 0 if something healthy answers on 4566
+#   scripts/localstack.sh status   # exit 0 if a healthy LocalStack answers on the port
 #   scripts/localstack.sh env      # print the export lines for clients (eval "$(... env)")
 #   scripts/localstack.sh install  # only create the venv and install kinesis-mock
 #   scripts/localstack.sh acquire ID / release ID
@@ -25,7 +25,8 @@ PRELOAD="$ROOT/scripts/loopback-listen.cjs"
 STATE_DIR="$ROOT/.localstack"
 PID_FILE="$STATE_DIR/localstack.pid"
 LOG_FILE="$STATE_DIR/localstack.log"
-HOST_PORT="127.0.0.1:4566"
+PORT="${LOCALSTACK_PORT:-4566}" # another port lets a second checkout run its own LocalStack
+HOST_PORT="127.0.0.1:$PORT"
 HEALTH_URL="http://$HOST_PORT/_localstack/health"
 SERVICES="${LOCALSTACK_SERVICES:-s3,kinesis,sqs,secretsmanager,sns}"
 START_TIMEOUT="${LOCALSTACK_START_TIMEOUT:-90}"
@@ -128,9 +129,9 @@ cmd_start() {
     log "a LocalStack started earlier (pid $(cat "$PID_FILE")) is not healthy: restarting it"
     cmd_stop
   fi
-  if (exec 3<>"/dev/tcp/127.0.0.1/4566") 2>/dev/null; then
-    log "127.0.0.1:4566 is taken by something that is not a healthy LocalStack:"
-    ss -ltnp 'sport = :4566' >&2 2>/dev/null || true
+  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    log "$HOST_PORT is taken by something that is not a healthy LocalStack:"
+    ss -ltnp "sport = :$PORT" >&2 2>/dev/null || true
     return 1
   fi
   mkdir -p "$STATE_DIR"

@@ -177,9 +177,7 @@ fn validate(field: Field, value: &[u8], quoted: bool) -> Result<(), ParseErrorKi
         {
             Err(ParseErrorKind::BadNumber)
         }
-        Field::ElbStatusCode | Field::TargetStatusCode
-            if !absent && !(value.len() == 3 && value.iter().all(u8::is_ascii_digit)) =>
-        {
+        Field::ElbStatusCode | Field::TargetStatusCode if !absent && !is_status_code(value) => {
             Err(ParseErrorKind::BadStatusCode)
         }
         Field::ReceivedBytes | Field::SentBytes | Field::MatchedRulePriority
@@ -189,6 +187,10 @@ fn validate(field: Field, value: &[u8], quoted: bool) -> Result<(), ParseErrorKi
         }
         _ => Ok(()),
     }
+}
+
+fn is_status_code(v: &[u8]) -> bool {
+    v.len() == 3 && v.iter().all(u8::is_ascii_digit)
 }
 
 fn is_unsigned(v: &[u8]) -> bool {

@@ -566,7 +566,10 @@ mod tests {
         let ds = k.decide(&open_with(20), MIN, &t);
         assert_eq!(kinds(&ds), ["escalation"]);
         deliver(&mut k, &ds, MIN);
-        assert!(k.decide(&open_with(39), MIN + t.repeat_us - 1, &t).is_empty());
+        assert!(
+            k.decide(&open_with(39), MIN + t.repeat_us - 1, &t)
+                .is_empty()
+        );
         let ds = k.decide(&open_with(39), MIN + t.repeat_us, &t);
         assert_eq!(kinds(&ds), ["firing"]);
         deliver(&mut k, &ds, MIN + t.repeat_us);

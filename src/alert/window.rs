@@ -35,6 +35,8 @@ pub const MAX_SAMPLE_FIELD_BYTES: usize = 2048;
 /// Entries and tallies more than this far ahead of the wall clock are dropped (a garbled time
 /// must not move the watermark into the future and make all real data late).
 pub const MAX_FUTURE_SKEW_US: i64 = 3600 * 1_000_000;
+/// Log objects whose lateness reference is remembered (see [`Windows::add_record`]).
+pub const LATENESS_REFERENCES: usize = 4096;
 
 const MICROS: i64 = 1_000_000;
 
@@ -461,6 +463,9 @@ pub struct Watermark {
 pub struct Windows {
     map: DashMap<WindowKey, WindowAgg>,
     watermarks: DashMap<Arc<str>, Watermark>,
+    /// Per log object: the watermark its entries are judged late against (the one from before
+    /// its first record), oldest first, at most [`LATENESS_REFERENCES`].
+    references: std::sync::Mutex<std::collections::VecDeque<(u64, Option<i64>)>>,
     window_us: i64,
     lateness_us: i64,
 }
@@ -493,6 +498,7 @@ impl Windows {
         Self {
             map: DashMap::new(),
             watermarks: DashMap::new(),
+            references: std::sync::Mutex::default(),
             window_us: i64::from(window_seconds.max(1)) * MICROS,
             lateness_us: i64::from(allowed_lateness_seconds) * MICROS,
         }
@@ -519,13 +525,39 @@ impl Windows {
             <= wm_us
     }
 
+    /// The watermark a log object's entries are judged late against: the load balancer's
+    /// watermark from before the object's first record. One object's records for different
+    /// keys each span the whole object, so judging them against each other would drop data.
+    fn lateness_reference(&self, record: &Record<'_>) -> Option<i64> {
+        use std::hash::{Hash, Hasher};
+        #[allow(deprecated)]
+        let mut hasher = std::hash::SipHasher::new();
+        record.header.elb.hash(&mut hasher);
+        record.header.source.hash(&mut hasher);
+        let object = hasher.finish();
+        let mut refs = self
+            .references
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(&(_, reference)) = refs.iter().find(|(o, _)| *o == object) {
+            return reference;
+        }
+        let reference = self.watermark(&record.header.elb).map(|wm| wm.final_us);
+        if refs.len() == LATENESS_REFERENCES {
+            refs.pop_front();
+        }
+        refs.push_back((object, reference));
+        reference
+    }
+
     /// Counts a record's entries and tallies into the windows of its key, then moves the load
     /// balancer's watermark to the record's latest accepted time. Lateness is judged against the
-    /// watermark from before this record, so a record never makes its own entries late.
-    /// `now_us` is the wall clock, used only to drop times from the far future.
+    /// watermark from before the record's log object was first seen, so an object never makes
+    /// its own entries late. `now_us` is the wall clock, used only to drop times from the far
+    /// future.
     pub fn add_record(&self, record: &Record<'_>, now_us: i64) -> AddOutcome {
         let h = &record.header;
-        let wm_before = self.watermark(&h.elb).map(|wm| wm.final_us);
+        let wm_before = self.lateness_reference(record);
         let future_limit = now_us.saturating_add(MAX_FUTURE_SKEW_US);
         let mut out = AddOutcome::default();
         let mut local = Local {
@@ -744,9 +776,10 @@ pub(crate) mod tests {
         Record {
             header: RecordHeader {
                 v: 1,
+                // One log object per record, as if each came from its own file.
                 source: SourceId {
                     bucket: "b".into(),
-                    key: "k".into(),
+                    key: format!("k{seq}").into(),
                     etag: None,
                     version_id: None,
                 },
@@ -1003,5 +1036,40 @@ pub(crate) mod tests {
         let s = sample_of(&e, 0);
         assert!(s.user_agent.unwrap().len() <= MAX_SAMPLE_FIELD_BYTES + 3);
         assert_eq!(s.client, "[2001:db8::1]:51234");
+    }
+
+    #[test]
+    fn one_object_never_makes_its_own_entries_late() {
+        let w = Windows::new(60, 600);
+        let mut first = record(
+            "lb",
+            "a",
+            0,
+            vec![entry(1, "2025-06-21T23:00:00Z", 502)],
+            vec![],
+        );
+        let mut second = record(
+            "lb",
+            "b",
+            0,
+            vec![entry(2, "2025-06-21T22:30:00Z", 502)],
+            vec![],
+        );
+        // Both records come from the same object: key a's record spans to 23:00, key b's
+        // starts at 22:30, 30 minutes earlier — more than the allowed lateness.
+        second.header.source = first.header.source.clone();
+        first.header.lines = [1, 2];
+        assert_eq!(w.add_record(&first, NOW).entries, 1);
+        let out = w.add_record(&second, NOW);
+        assert_eq!((out.entries, out.late_entries), (1, 0));
+        // Another object with the same old time is late.
+        let third = record(
+            "lb",
+            "b",
+            1,
+            vec![entry(3, "2025-06-21T22:30:00Z", 502)],
+            vec![],
+        );
+        assert_eq!(w.add_record(&third, NOW).late_entries, 1);
     }
 }

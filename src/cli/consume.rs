@@ -16,7 +16,8 @@
 //!   So that a backlog (after `albwatch replay`, or with `--from trim-horizon`) does not let one
 //!   shard run ahead of the others, records reach the handler in `ApproximateArrivalTimestamp`
 //!   order across shards: a record is handed over only once every shard still being read has
-//!   been read past its arrival time. Each event holds consecutive records of one shard.
+//!   been read past its arrival time. Each event holds consecutive records of one shard (up to
+//!   one `GetRecords` answer, not the deployed mapping's `BatchSize`).
 //! - A batch whose delivery failed (the handler's `batchItemFailures`) is retried from the
 //!   reported record, at most [`MAX_BATCH_RETRIES`] times, like the deployed mapping; the
 //!   notifications stay pending in the engine either way.
@@ -24,13 +25,11 @@
 //!   or closed and read to its end; Ctrl-C stops at once. Both print the totals.
 
 use std::collections::{HashSet, VecDeque};
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use aws_lambda_events::encodings::{Base64Data, SecondTimestamp};
 use aws_lambda_events::event::kinesis::{
     KinesisEncryptionType, KinesisEvent, KinesisEventRecord, KinesisRecord,
 };
@@ -211,12 +210,12 @@ pub fn event_record(
         .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
         .unwrap_or(fallback_arrival);
     let mut kinesis = KinesisRecord::default();
-    kinesis.approximate_arrival_timestamp = SecondTimestamp(arrival);
+    kinesis.approximate_arrival_timestamp.0 = arrival;
     kinesis.encryption_type = match record.encryption_type {
         Some(EncryptionType::Kms) => KinesisEncryptionType::Kms,
         _ => KinesisEncryptionType::None,
     };
-    kinesis.data = Base64Data(record.data.into_inner());
+    kinesis.data.0 = record.data.into_inner();
     kinesis.partition_key = record.partition_key.unwrap_or_default();
     kinesis.kinesis_schema_version = Some("1.0".to_owned());
     let mut out = KinesisEventRecord::default();
@@ -245,25 +244,47 @@ enum Failure {
 fn classify<E: ProvideErrorMetadata>(error: &SdkError<E>) -> Failure {
     match error {
         SdkError::ServiceError(service) => {
-            let code = service.err().code().unwrap_or_default();
-            let status = service.raw().status().as_u16();
-            if code == "ExpiredIteratorException" {
-                Failure::Expired
-            } else if RETRYABLE_CODES.contains(&code)
-                || code.contains("Throttl")
-                || status >= 500
-                || status == 429
-            {
-                Failure::Retryable
-            } else {
-                Failure::Permanent
-            }
+            classify_service(service.err().code(), service.raw().status().as_u16())
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             Failure::Retryable
         }
         _ => Failure::Permanent,
     }
+}
+
+/// [`classify`] for an answer of the service: its error code and HTTP status.
+fn classify_service(code: Option<&str>, status: u16) -> Failure {
+    let code = code.unwrap_or_default();
+    if code == "ExpiredIteratorException" {
+        Failure::Expired
+    } else if RETRYABLE_CODES.contains(&code)
+        || code.contains("Throttl")
+        || status >= 500
+        || status == 429
+    {
+        Failure::Retryable
+    } else {
+        Failure::Permanent
+    }
+}
+
+/// A short description of a failed call: `Code: message` for service errors, the error chain
+/// otherwise.
+fn error_text<E>(error: &SdkError<E>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let SdkError::ServiceError(service) = error {
+        let err = service.err();
+        if let Some(code) = err.code() {
+            return match err.message() {
+                Some(message) => format!("{code}: {message}"),
+                None => code.to_owned(),
+            };
+        }
+    }
+    DisplayErrorContext(error).to_string()
 }
 
 /// The pause after the `n`th failure in a row (1-based): doubling from `base`, capped.
@@ -301,12 +322,12 @@ struct Kinesis {
 impl Kinesis {
     fn stream_error<E>(&self, operation: &'static str, e: &SdkError<E>) -> ConsumeError
     where
-        E: std::error::Error + 'static,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         ConsumeError::Stream {
             stream: self.stream.given.clone(),
             operation,
-            message: DisplayErrorContext(e).to_string(),
+            message: error_text(e),
         }
     }
 
@@ -398,6 +419,9 @@ struct ShardReader {
     caught_up: bool,
     /// Arrival time of the last record read (ms since the epoch).
     last_arrival_ms: Option<i64>,
+    /// When the last read that reached the tip of the shard (`MillisBehindLatest` 0) started
+    /// (ms since the epoch): every record that arrived before was read.
+    at_tip_ms: Option<i64>,
     next_read: Instant,
     failures: u32,
 }
@@ -426,6 +450,7 @@ impl ShardReader {
             buffer: VecDeque::new(),
             caught_up: false,
             last_arrival_ms: None,
+            at_tip_ms: None,
             next_read: Instant::now(),
             failures: 0,
         }
@@ -442,11 +467,14 @@ impl ShardReader {
             && (self.phase == Phase::Finished || (self.phase == Phase::Reading && self.caught_up))
     }
 
-    /// Up to which arrival time this shard's records are all known: `None` when no bound
-    /// applies (caught up, finished, or not started because its parents are being read).
+    /// Up to which arrival time (ms) every record of this shard has been read: the start of
+    /// the last read that reached the tip, or the last record read, whichever is later; `None`
+    /// when no bound applies (finished, or waiting for its parents, whose records all come
+    /// first). Records that arrived later are not known yet, so nothing of another shard after
+    /// this time may be handed over.
     fn known_until(&self) -> Option<i64> {
-        (self.phase == Phase::Reading && !self.caught_up)
-            .then(|| self.last_arrival_ms.unwrap_or(i64::MIN))
+        (self.phase == Phase::Reading)
+            .then(|| self.last_arrival_ms.max(self.at_tip_ms).unwrap_or(i64::MIN))
     }
 
     /// Counts a failed call: waits longer each time, gives up after
@@ -517,7 +545,7 @@ impl ShardReader {
                 Ok(Some(iterator)) => iterator,
                 Ok(None) => return Ok(self.finish()),
                 Err(e) => {
-                    let message = DisplayErrorContext(&e).to_string();
+                    let message = error_text(&e);
                     return match classify(&e) {
                         Failure::Permanent => Err(ConsumeError::Shard {
                             shard: self.id.clone(),
@@ -531,6 +559,7 @@ impl ShardReader {
                 }
             },
         };
+        let started_at = Utc::now();
         let sent = kinesis
             .client
             .get_records()
@@ -541,7 +570,7 @@ impl ShardReader {
         let out = match sent {
             Ok(out) => out,
             Err(e) => {
-                let message = DisplayErrorContext(&e).to_string();
+                let message = error_text(&e);
                 return match classify(&e) {
                     Failure::Expired => {
                         // Kinesis iterators live 5 minutes; start again after the last record.
@@ -563,6 +592,9 @@ impl ShardReader {
         };
         self.failures = 0;
         let read_at = Utc::now();
+        if out.millis_behind_latest.unwrap_or(0) == 0 {
+            self.at_tip_ms = Some(started_at.timestamp_millis());
+        }
         let count = out.records.len();
         for record in out.records {
             self.position = Position::After(record.sequence_number.clone());
@@ -817,10 +849,12 @@ impl Consumer {
         event.records = records;
         let mut attempt = 0;
         loop {
-            let (response, summary) = self
-                .alerter
-                .handle_with_summary(&event, &self.notifier)
-                .await;
+            // Ctrl-C also interrupts a delivery that is still retrying; nothing is committed.
+            let (response, summary) = tokio::select! {
+                biased;
+                () = stopped(stop) => return Ok(()),
+                handled = self.alerter.handle_with_summary(&event, &self.notifier) => handled,
+            };
             self.totals.add(&summary, attempt == 0);
             if let Some(message) = self.notifier.output_error() {
                 return Err(ConsumeError::Output(message));
@@ -1066,9 +1100,17 @@ mod tests {
         // Shard a was read up to 10 ms and is not caught up: b1 must wait.
         assert_eq!(runs(&mut shards), [(0, vec!["a1".to_owned()])]);
         assert_eq!(shards[1].buffer.len(), 1);
-        // Once a is caught up, b1 goes.
-        shards[0].caught_up = true;
+        // A read of a at the tip that started at 40 ms: b1 (50 ms) still waits, since records
+        // may have reached a since.
+        shards[0].at_tip_ms = Some(40);
+        assert!(next_run(&mut shards).is_none());
+        // A later read at the tip: b1 goes.
+        shards[0].at_tip_ms = Some(60);
         assert_eq!(runs(&mut shards), [(1, vec!["b1".to_owned()])]);
+        // Finished shards and shards waiting for their parents hold nothing back.
+        push(&mut shards[1], "b2", 70);
+        shards[0].phase = Phase::Finished;
+        assert_eq!(runs(&mut shards), [(1, vec!["b2".to_owned()])]);
         // A shard not read yet holds everything back.
         let mut shards = vec![reader("a"), reader("b")];
         push(&mut shards[1], "b1", 50);
@@ -1089,6 +1131,37 @@ mod tests {
         assert!(r.done());
         r.phase = Phase::WaitingForParents;
         assert!(!r.done());
+    }
+
+    #[test]
+    fn failed_calls_are_classified() {
+        assert_eq!(
+            classify_service(Some("ExpiredIteratorException"), 400),
+            Failure::Expired
+        );
+        for code in [
+            "ProvisionedThroughputExceededException",
+            "KMSThrottlingException",
+        ] {
+            assert_eq!(
+                classify_service(Some(code), 400),
+                Failure::Retryable,
+                "{code}"
+            );
+        }
+        assert_eq!(classify_service(None, 503), Failure::Retryable);
+        assert_eq!(classify_service(Some("Whatever"), 429), Failure::Retryable);
+        for code in [
+            "ResourceNotFoundException",
+            "AccessDeniedException",
+            "InvalidArgumentException",
+        ] {
+            assert_eq!(
+                classify_service(Some(code), 400),
+                Failure::Permanent,
+                "{code}"
+            );
+        }
     }
 
     #[test]

@@ -19,7 +19,6 @@ use super::inputs::{Input, expand};
 use super::simulate::Forward;
 use crate::ingest::keys::{KeyClass, KeyFilter, classify_key};
 use crate::ingest::pipeline::ObjectName;
-use crate::ingest::put::StopReason;
 use crate::ingest::source::SourceError;
 use crate::ingest::{
     Deadline, IngestConfig, IngestError, KinesisSink, ObjectReport, ingest_reader,
@@ -211,8 +210,9 @@ async fn replay(args: &ReplayArgs) -> Result<ReplayTotals, String> {
             Err(error) => {
                 eprintln!("albwatch: {error}");
                 totals.failed += 1;
-                if is_permanent_put_failure(&error) {
-                    // The stream is missing or not writable: every other file would fail alike.
+                if matches!(error, IngestError::Put { .. }) {
+                    // Permanent (missing stream, access denied) or still failing after the
+                    // ingest's retries: every other file would fail alike.
                     eprintln!(
                         "albwatch: stopping: records cannot be written to {}",
                         args.stream
@@ -249,10 +249,6 @@ async fn replay_one(
     })?;
     let report = ingest_reader(reader, source, config, sink, Deadline::none()).await?;
     Ok(FileReport::of(name, &report))
-}
-
-fn is_permanent_put_failure(error: &IngestError) -> bool {
-    matches!(error, IngestError::Put { failure, .. } if failure.stop == StopReason::Permanent)
 }
 
 fn print_line(format: ReportFormat, line: &ReportLine<'_>) -> Result<(), String> {

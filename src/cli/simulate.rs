@@ -69,7 +69,10 @@ fn is_simulated(path: &Path) -> bool {
 }
 
 fn is_json_name(path: &Path) -> bool {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     name.ends_with(".json") || name.ends_with(".json.gz")
 }
 
@@ -157,7 +160,8 @@ async fn simulate(args: &SimulateArgs) -> Result<Totals, String> {
     let c = engine.counters();
     eprintln!(
         "albwatch simulate: {} files ({} failed), {} lines, {} entries, {} malformed; {} records \
-         ({} bytes), {} 5xx entries aggregated; {} firing and {} resolved notifications",
+         ({} bytes), {} 5xx entries aggregated ({} entries and {} tallies late, {} duplicate \
+         records); {} firing and {} resolved notifications",
         totals.files,
         totals.failed,
         totals.lines,
@@ -166,6 +170,9 @@ async fn simulate(args: &SimulateArgs) -> Result<Totals, String> {
         totals.records,
         totals.record_bytes,
         c.entries_5xx,
+        c.late_entries,
+        c.late_tallies,
+        c.duplicates,
         totals.firing,
         totals.resolved,
     );
@@ -194,7 +201,9 @@ async fn feed_alb_log(
         totals.records += 1;
         totals.record_bytes += record.data.len() as u64;
         if let Err(poison) = engine.ingest_bytes(&record.data) {
-            return Err(format!("{name}: the ingest wrote a record the engine rejects: {poison}"));
+            return Err(format!(
+                "{name}: the ingest wrote a record the engine rejects: {poison}"
+            ));
         }
     }
     let report = result.map_err(|e| e.to_string())?;
@@ -232,15 +241,23 @@ async fn announce(engine: &Engine, logs: &LogAlerts, output: &Output, totals: &m
 }
 
 /// Returns whether the message was delivered (printing always is).
-async fn show(lb: &str, notifications: &[Notification], output: &Output, totals: &mut Totals) -> bool {
-    let firing = notifications.iter().filter(|n| n.status == Status::Firing).count() as u64;
+async fn show(
+    lb: &str,
+    notifications: &[Notification],
+    output: &Output,
+    totals: &mut Totals,
+) -> bool {
+    let firing = notifications
+        .iter()
+        .filter(|n| n.status == Status::Firing)
+        .count() as u64;
     let resolved = notifications.len() as u64 - firing;
     let delivered = match output {
         Output::Print(OutputFormat::Json) => {
             let mut out = std::io::stdout().lock();
-            notifications.iter().all(|n| {
-                serde_json::to_writer(&mut out, n).is_ok() && out.write_all(b"\n").is_ok()
-            })
+            notifications
+                .iter()
+                .all(|n| serde_json::to_writer(&mut out, n).is_ok() && out.write_all(b"\n").is_ok())
         }
         Output::Print(OutputFormat::Slack) => {
             let mut out = std::io::stdout().lock();
@@ -253,7 +270,10 @@ async fn show(lb: &str, notifications: &[Notification], output: &Output, totals:
         }
         Output::Post(webhook) => match webhook.post(&render_payload(lb, notifications)).await {
             Ok(()) => {
-                eprintln!("albwatch: posted {} notifications for {lb}", notifications.len());
+                eprintln!(
+                    "albwatch: posted {} notifications for {lb}",
+                    notifications.len()
+                );
                 true
             }
             Err(e) => {
@@ -269,4 +289,3 @@ async fn show(lb: &str, notifications: &[Notification], output: &Output, totals:
     }
     delivered
 }
-

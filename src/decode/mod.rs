@@ -189,10 +189,12 @@ mod tests {
         out
     }
 
+    type Numbered = Vec<(u64, Vec<u8>)>;
+
     fn collect(
         input: Vec<u8>,
         options: DecodeOptions,
-    ) -> (Vec<(u64, Vec<u8>)>, Result<DecodeStats, DecodeError>) {
+    ) -> (Numbered, Result<DecodeStats, DecodeError>) {
         let mut lines = Vec::new();
         let result = LineSource::spawn(std::io::Cursor::new(input), "test", options).for_each_line(
             |n, l| {

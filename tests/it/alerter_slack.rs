@@ -17,7 +17,8 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const HOOK: &str = "/services/T000/B000/XXXXXXXX";
-const INCIDENT: &str = "fixtures/incident/AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/06/21";
+const INCIDENT: &str =
+    "fixtures/incident/AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/06/21";
 
 /// Runs one log object (plain or gzip bytes) through the real ingest, errors mode.
 async fn records_of(name: &str, bytes: Vec<u8>) -> Vec<Vec<u8>> {
@@ -53,7 +54,11 @@ fn incident_files() -> Vec<PathBuf> {
 
 async fn incident_file_records(index: usize) -> Vec<Vec<u8>> {
     let file = &incident_files()[index];
-    let name = file.file_name().expect("name").to_string_lossy().into_owned();
+    let name = file
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
     records_of(&name, std::fs::read(file).expect("read")).await
 }
 
@@ -63,7 +68,10 @@ fn event(records: &[Vec<u8>], first: u64) -> KinesisEvent {
     let mut event = KinesisEvent::default();
     for (i, data) in records.iter().enumerate() {
         let mut r = KinesisEventRecord::default();
-        r.kinesis.sequence_number = format!("4959033827149025660855969253836157109592157598913{:07}", first + i as u64);
+        r.kinesis.sequence_number = format!(
+            "4959033827149025660855969253836157109592157598913{:07}",
+            first + i as u64
+        );
         r.kinesis.partition_key = "k".to_owned();
         r.kinesis.data.extend_from_slice(data);
         r.event_source = Some("aws:kinesis".to_owned());
@@ -147,11 +155,21 @@ async fn rate_limited_with_retry_after_then_ok_delivers_one_message() {
     mount(&server, respond(200, "ok"), None, 2).await;
     let a = alerter();
     let started = std::time::Instant::now();
-    let (response, summary) = a.handle_with_summary(&burst_event().await, &webhook(&server)).await;
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After honoured");
+    let (response, summary) = a
+        .handle_with_summary(&burst_event().await, &webhook(&server))
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After honoured"
+    );
     assert!(failures(&response).is_empty());
     assert_eq!(
-        (summary.delivered, summary.failed, summary.poison, summary.duplicates),
+        (
+            summary.delivered,
+            summary.failed,
+            summary.poison,
+            summary.duplicates
+        ),
         (1, 0, 0, 0)
     );
     let bodies = bodies(&server).await;
@@ -170,7 +188,9 @@ async fn server_error_then_ok_delivers_one_message() {
     mount(&server, respond(500, "internal_error"), Some(1), 1).await;
     mount(&server, respond(200, "ok"), None, 2).await;
     let a = alerter();
-    let (response, summary) = a.handle_with_summary(&burst_event().await, &webhook(&server)).await;
+    let (response, summary) = a
+        .handle_with_summary(&burst_event().await, &webhook(&server))
+        .await;
     assert!(failures(&response).is_empty());
     assert_eq!(summary.delivered, 1);
     assert_eq!(bodies(&server).await.len(), 2);
@@ -183,7 +203,10 @@ async fn not_found_is_one_error_no_retry_loop_and_no_batch_failure() {
     let a = alerter();
     let ev = burst_event().await;
     let (response, summary) = a.handle_with_summary(&ev, &webhook(&server)).await;
-    assert!(failures(&response).is_empty(), "never retry a rejected message");
+    assert!(
+        failures(&response).is_empty(),
+        "never retry a rejected message"
+    );
     assert_eq!((summary.rejected, summary.delivered), (1, 0));
     assert_eq!(bodies(&server).await.len(), 1, "one attempt");
     // The same batch again (e.g. a retry for another reason): nothing is posted again.
@@ -215,9 +238,20 @@ async fn no_duplicate_notification_after_a_retried_batch() {
     assert_eq!(summary.delivered, 1);
     // And once more: nothing new to say.
     let (_, summary) = a.handle_with_summary(&ev, &webhook(&server)).await;
-    assert_eq!(summary, BatchSummary { records: ev.records.len() as u64, duplicates: ev.records.len() as u64, ..BatchSummary::default() });
+    assert_eq!(
+        summary,
+        BatchSummary {
+            records: ev.records.len() as u64,
+            duplicates: ev.records.len() as u64,
+            ..BatchSummary::default()
+        }
+    );
     let bodies = bodies(&server).await;
-    assert_eq!(bodies.len(), 4, "3 failed attempts + 1 delivery, no duplicate");
+    assert_eq!(
+        bodies.len(),
+        4,
+        "3 failed attempts + 1 delivery, no duplicate"
+    );
     assert_eq!(bodies[3], bodies[0], "the pending message, re-produced");
 }
 
@@ -244,7 +278,10 @@ async fn the_incident_file_by_file_announces_each_firing_once() {
     let blocks: Vec<String> = bodies.iter().map(|b| b["blocks"].to_string()).collect();
     assert!(blocks[0].contains("10.0.1.11:8080"));
     assert!(blocks[1].contains("targetgroup/shop-web/943f017f100becff"));
-    assert!(!blocks[1].contains("10.0.1.11:8080"), "10.0.1.11 is not announced again");
+    assert!(
+        !blocks[1].contains("10.0.1.11:8080"),
+        "10.0.1.11 is not announced again"
+    );
 }
 
 #[tokio::test]
@@ -256,13 +293,20 @@ async fn attacker_text_arrives_escaped() {
     let text: String = (0..12).map(|_| format!("{line}\n")).collect();
     let records = records_of("evil.log", text.into_bytes()).await;
     let a = alerter();
-    let (response, summary) = a.handle_with_summary(&event(&records, 1), &webhook(&server)).await;
+    let (response, summary) = a
+        .handle_with_summary(&event(&records, 1), &webhook(&server))
+        .await;
     assert!(failures(&response).is_empty());
     assert_eq!((summary.entries, summary.delivered), (12, 1));
-    let raw = server.received_requests().await.expect("recording")[0].body.clone();
+    let raw = server.received_requests().await.expect("recording")[0]
+        .body
+        .clone();
     let raw = String::from_utf8(raw).expect("UTF-8");
     assert!(raw.contains("&lt;!channel&gt;"), "{raw}");
     assert!(raw.contains("&lt;!here&gt; &amp; friends"), "{raw}");
-    assert!(!raw.contains("<!channel>") && !raw.contains("<!here>"), "{raw}");
+    assert!(
+        !raw.contains("<!channel>") && !raw.contains("<!here>"),
+        "{raw}"
+    );
     assert!(!raw.contains("<https://evil"), "{raw}");
 }

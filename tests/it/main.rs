@@ -2,6 +2,7 @@
 
 mod alerter_slack;
 mod cli_parse;
+mod e2e_localstack;
 mod ingest_localstack;
 mod localstack;
 mod simulate;

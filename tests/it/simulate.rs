@@ -20,7 +20,11 @@ fn simulate_json(paths: &[&Path]) -> (Vec<serde_json::Value>, String, Option<i32
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON notification per line"))
         .collect();
-    (rows, String::from_utf8_lossy(&out.stderr).into_owned(), out.status.code())
+    (
+        rows,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
 }
 
 #[test]
@@ -34,23 +38,35 @@ fn incident_fires_once_and_resolves_once_per_failing_key() {
     };
     assert_eq!(about(FAILING, "firing"), 1, "{rows:#?}");
     assert_eq!(about(FAILING, "resolved"), 1, "{rows:#?}");
-    let firing = rows.iter().find(|n| n["target"] == FAILING && n["status"] == "firing").unwrap();
+    let firing = rows
+        .iter()
+        .find(|n| n["target"] == FAILING && n["status"] == "firing")
+        .unwrap();
     assert_eq!(firing["load_balancer"], LB);
     assert_eq!(firing["target_kind"], "target");
     assert!(firing["count_5xx"].as_u64().unwrap() >= 10);
     assert!(firing["error_rate"].as_f64().unwrap() >= 0.05);
     assert!(!firing["samples"].as_array().unwrap().is_empty());
     // The 503 burst with no healthy target is reported as load-balancer-generated.
-    let lb_generated: Vec<_> = rows.iter().filter(|n| n["target_kind"] != "target").collect();
+    let lb_generated: Vec<_> = rows
+        .iter()
+        .filter(|n| n["target_kind"] != "target")
+        .collect();
     assert_eq!(lb_generated.len(), 2, "{lb_generated:#?}");
     assert_eq!(lb_generated[0]["status_codes"]["503"], 764);
     // Healthy targets never appear.
     for healthy in ["10.0.1.10:8080", "10.0.1.12:8080"] {
-        assert!(rows.iter().all(|n| n["target"] != healthy), "{healthy} notified");
+        assert!(
+            rows.iter().all(|n| n["target"] != healthy),
+            "{healthy} notified"
+        );
     }
     assert_eq!(rows.len(), 4);
     // Firing comes before resolved.
-    let pos = |status: &str| rows.iter().position(|n| n["target"] == FAILING && n["status"] == status);
+    let pos = |status: &str| {
+        rows.iter()
+            .position(|n| n["target"] == FAILING && n["status"] == status)
+    };
     assert!(pos("firing") < pos("resolved"));
 }
 
@@ -74,11 +90,13 @@ fn line(template: &str, time: &str, target: &str, status: u16) -> String {
 #[test]
 fn background_error_rate_of_0_3_percent_stays_silent() {
     let template = {
-        let data = std::fs::read(
-            "fixtures/logs/aws-doc-examples.log",
-        )
-        .unwrap();
-        String::from_utf8(data).unwrap().lines().nth(1).unwrap().to_owned()
+        let data = std::fs::read("fixtures/logs/aws-doc-examples.log").unwrap();
+        String::from_utf8(data)
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_owned()
     };
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::new();
@@ -100,7 +118,10 @@ fn background_error_rate_of_0_3_percent_stays_silent() {
     let path = dir.path().join(
         "123456789012_elasticloadbalancing_us-east-1_app.quiet.1_20250701T1030Z_10.0.0.1_x.log.gz",
     );
-    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::fast(),
+    );
     enc.write_all(text.as_bytes()).unwrap();
     enc.finish().unwrap();
 

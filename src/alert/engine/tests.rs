@@ -1,7 +1,7 @@
 use super::*;
 use crate::alert::notification;
 use crate::alert::window::tests::{entry, record, tally};
-use crate::alert::window::{parse_time_us, WindowKey};
+use crate::alert::window::{WindowKey, parse_time_us};
 use crate::record::{ForwardMode, RecordEntry, Tally};
 use proptest::prelude::*;
 
@@ -66,10 +66,18 @@ fn fires_as_soon_as_a_window_crosses_then_resolves_after_five_final_windows() {
     assert_eq!(n.status_codes.get("502"), Some(&40));
     assert_eq!(n.samples.len(), 3);
     assert_eq!(n.target_group.as_deref(), Some("arn:tg/shop"));
-    assert_eq!(notification::format_time(&n.window_start), "2025-06-21T22:01:00Z");
-    assert_eq!(notification::format_time(&n.window_end), "2025-06-21T22:02:00Z");
     assert_eq!(
-        n.first_seen.map(|t| notification::format_time(&t)).as_deref(),
+        notification::format_time(&n.window_start),
+        "2025-06-21T22:01:00Z"
+    );
+    assert_eq!(
+        notification::format_time(&n.window_end),
+        "2025-06-21T22:02:00Z"
+    );
+    assert_eq!(
+        n.first_seen
+            .map(|t| notification::format_time(&t))
+            .as_deref(),
         Some("2025-06-21T22:01:00Z")
     );
 
@@ -83,8 +91,14 @@ fn fires_as_soon_as_a_window_crosses_then_resolves_after_five_final_windows() {
             assert_eq!(statuses(&ns), [(T1.to_owned(), Status::Resolved, false)]);
             let n = &ns[0];
             // Recovery windows 22:02..22:07, final once 22:07 + 10 min <= watermark.
-            assert_eq!(notification::format_time(&n.window_start), "2025-06-21T22:02:00Z");
-            assert_eq!(notification::format_time(&n.window_end), "2025-06-21T22:07:00Z");
+            assert_eq!(
+                notification::format_time(&n.window_start),
+                "2025-06-21T22:02:00Z"
+            );
+            assert_eq!(
+                notification::format_time(&n.window_end),
+                "2025-06-21T22:07:00Z"
+            );
             assert_eq!(n.count_5xx, 5);
             assert_eq!(n.requests, Some(2500));
             assert!(n.samples.is_empty());
@@ -121,7 +135,10 @@ fn repeat_interval_and_escalation_run_in_event_time() {
     };
     let e = Engine::new(config).expect("config");
     e.ingest(&minute_record(T1, 0, 0, 20, Some(100)));
-    assert_eq!(statuses(&deliver(&e)), [(T1.to_owned(), Status::Firing, false)]);
+    assert_eq!(
+        statuses(&deliver(&e)),
+        [(T1.to_owned(), Status::Firing, false)]
+    );
     // Still firing at a similar level: nothing for 30 minutes of event time.
     let mut seq = 1;
     for m in 1..30 {
@@ -142,7 +159,10 @@ fn repeat_interval_and_escalation_run_in_event_time() {
         e.ingest(&minute_record(T1, seq, m, 25, Some(100)));
         seq += 1;
         for n in deliver(&e) {
-            assert_eq!((n.status, n.escalation, n.count_5xx), (Status::Firing, false, 25));
+            assert_eq!(
+                (n.status, n.escalation, n.count_5xx),
+                (Status::Firing, false, 25)
+            );
             assert_eq!(n.window_start.format("%H:%M").to_string(), "23:01");
             repeated.push(m);
         }
@@ -165,7 +185,10 @@ fn late_data_is_dropped_counted_and_does_not_reopen_windows() {
     assert_eq!(ok.added.entries, 50);
     assert_eq!(e.counters().late_entries, 50);
     assert_eq!(e.counters().late_tallies, 1);
-    assert_eq!(statuses(&e.evaluate()), [(T1.to_owned(), Status::Firing, false)]);
+    assert_eq!(
+        statuses(&e.evaluate()),
+        [(T1.to_owned(), Status::Firing, false)]
+    );
 }
 
 #[test]
@@ -190,7 +213,10 @@ fn load_balancer_generated_errors_are_labelled() {
         .collect();
     assert_eq!(
         kinds,
-        [(LB, TargetKind::LoadBalancer), (arn, TargetKind::TargetGroup)]
+        [
+            (LB, TargetKind::LoadBalancer),
+            (arn, TargetKind::TargetGroup)
+        ]
     );
     assert_eq!(ns[1].status_codes.get("503"), Some(&30));
     assert_eq!(ns[1].samples[0].target, None);
@@ -256,7 +282,9 @@ fn finish_makes_windows_final_so_the_resolution_is_announced() {
     assert_eq!(e.window_count(), 0);
     // Finishing did not move the event-time clock.
     assert_eq!(
-        e.watermark(LB).map(|t| notification::format_time(&t)).as_deref(),
+        e.watermark(LB)
+            .map(|t| notification::format_time(&t))
+            .as_deref(),
         Some("2025-06-21T22:06:00Z")
     );
 }
@@ -290,7 +318,8 @@ proptest! {
 fn memory_is_bounded_by_active_keys_times_open_windows() {
     let e = engine();
     let config = e.config().clone();
-    let per_key = (config.window_seconds + config.allowed_lateness_seconds) / config.window_seconds + 1;
+    let per_key =
+        (config.window_seconds + config.allowed_lateness_seconds) / config.window_seconds + 1;
     let mut seq = 0;
     let mut max_windows = 0;
     let mut max_keys = 0;
@@ -312,7 +341,10 @@ fn memory_is_bounded_by_active_keys_times_open_windows() {
         }
     }
     // Two hours' targets overlap at most while the old ones' windows finalize.
-    assert!(max_windows <= 20 * per_key as usize, "{max_windows} windows");
+    assert!(
+        max_windows <= 20 * per_key as usize,
+        "{max_windows} windows"
+    );
     assert!(max_keys <= 20, "{max_keys} keys");
     e.finish();
     announced += deliver(&e).len();
@@ -331,7 +363,13 @@ fn a_firing_target_that_vanishes_resolves_as_stale() {
     let mut resolved = None;
     for m in 1..100 {
         // Only another target keeps the load balancer's clock going.
-        e.ingest(&minute_record("10.0.1.12:8080", u64::from(m), m, 0, Some(100)));
+        e.ingest(&minute_record(
+            "10.0.1.12:8080",
+            u64::from(m),
+            m,
+            0,
+            Some(100),
+        ));
         let ns = deliver(&e);
         if !ns.is_empty() {
             assert_eq!(statuses(&ns), [(T1.to_owned(), Status::Resolved, false)]);
@@ -346,7 +384,15 @@ fn a_firing_target_that_vanishes_resolves_as_stale() {
 #[test]
 fn concurrent_ingestion_counts_like_sequential() {
     let records: Vec<Record<'static>> = (0..200)
-        .map(|i| minute_record(&format!("10.0.0.{}:80", i % 7), i, (i % 9) as u32, i % 13, Some(100 + i)))
+        .map(|i| {
+            minute_record(
+                &format!("10.0.0.{}:80", i % 7),
+                i,
+                (i % 9) as u32,
+                i % 13,
+                Some(100 + i),
+            )
+        })
         .collect();
     let sequential = engine();
     for r in &records {
@@ -371,12 +417,31 @@ fn arb_entry() -> impl Strategy<Value = (u32, u32, u16, Option<&'static str>)> {
     (
         0u32..5,
         0u32..60_000,
-        prop_oneof![Just(200u16), Just(404), Just(500), Just(502), Just(503), Just(504)],
-        prop_oneof![Just(None), Just(Some("TargetTimeout")), Just(Some("LambdaInvalidResponse"))],
+        prop_oneof![
+            Just(200u16),
+            Just(404),
+            Just(500),
+            Just(502),
+            Just(503),
+            Just(504)
+        ],
+        prop_oneof![
+            Just(None),
+            Just(Some("TargetTimeout")),
+            Just(Some("LambdaInvalidResponse"))
+        ],
     )
 }
 
-fn arb_record() -> impl Strategy<Value = (usize, usize, bool, Vec<(u32, u32, u16, Option<&'static str>)>, Vec<(u32, u64)>)> {
+fn arb_record() -> impl Strategy<
+    Value = (
+        usize,
+        usize,
+        bool,
+        Vec<(u32, u32, u16, Option<&'static str>)>,
+        Vec<(u32, u64)>,
+    ),
+> {
     (
         0usize..2,
         0usize..3,
@@ -388,7 +453,13 @@ fn arb_record() -> impl Strategy<Value = (usize, usize, bool, Vec<(u32, u32, u16
 
 fn build(
     seq: u64,
-    (lb, key, all, entries, tallies): &(usize, usize, bool, Vec<(u32, u32, u16, Option<&'static str>)>, Vec<(u32, u64)>),
+    (lb, key, all, entries, tallies): &(
+        usize,
+        usize,
+        bool,
+        Vec<(u32, u32, u16, Option<&'static str>)>,
+        Vec<(u32, u64)>,
+    ),
 ) -> Record<'static> {
     let entries: Vec<RecordEntry<'static>> = entries
         .iter()
@@ -411,7 +482,13 @@ fn build(
             .map(|&(m, total)| tally(&minute(40 + m), total, total / 10))
             .collect()
     };
-    let mut r = record(&format!("lb{lb}"), &format!("10.0.0.{key}:80"), seq, entries, tallies);
+    let mut r = record(
+        &format!("lb{lb}"),
+        &format!("10.0.0.{key}:80"),
+        seq,
+        entries,
+        tallies,
+    );
     if *all {
         r.header.mode = ForwardMode::All;
     }
@@ -503,17 +580,32 @@ fn incident_fixture_fires_and_resolves_the_right_keys_once() {
     assert_eq!(c.poison + c.duplicates + c.late_entries + c.late_tallies, 0);
     assert_eq!(c.entries_5xx, 764 + 34 + 847 + 27);
 
-    let tg = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-web/943f017f100becff";
+    let tg =
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-web/943f017f100becff";
     let got: Vec<(&str, Status, String)> = all
         .iter()
-        .map(|n| (n.target.as_str(), n.status, notification::format_time(&n.window_start)))
+        .map(|n| {
+            (
+                n.target.as_str(),
+                n.status,
+                notification::format_time(&n.window_start),
+            )
+        })
         .collect();
     assert_eq!(
         got,
         [
-            ("10.0.1.11:8080", Status::Firing, "2025-06-21T22:44:00Z".to_owned()),
+            (
+                "10.0.1.11:8080",
+                Status::Firing,
+                "2025-06-21T22:44:00Z".to_owned()
+            ),
             (tg, Status::Firing, "2025-06-21T22:45:00Z".to_owned()),
-            ("10.0.1.11:8080", Status::Resolved, "2025-06-21T22:49:00Z".to_owned()),
+            (
+                "10.0.1.11:8080",
+                Status::Resolved,
+                "2025-06-21T22:49:00Z".to_owned()
+            ),
             (tg, Status::Resolved, "2025-06-21T22:46:00Z".to_owned()),
         ],
         "{all:#?}"

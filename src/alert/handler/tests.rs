@@ -50,7 +50,13 @@ fn firing(lb: &str, seq: u64) -> Vec<u8> {
     let entries = (0..20)
         .map(|i| entry(i, &format!("2025-06-21T22:45:{i:02}Z"), 502))
         .collect();
-    let mut r = record(lb, "10.0.1.11:8080", seq, entries, vec![tally("2025-06-21T22:45", 100, 20)]);
+    let mut r = record(
+        lb,
+        "10.0.1.11:8080",
+        seq,
+        entries,
+        vec![tally("2025-06-21T22:45", 100, 20)],
+    );
     // One log object holds one load balancer's entries.
     r.header.source.key = format!("{lb}.log.gz").into();
     serde_json::to_vec(&r).expect("json")
@@ -95,8 +101,18 @@ async fn poison_is_skipped_and_notifications_are_posted_per_load_balancer() {
     assert_eq!(summary.delivered, 2, "one key per load balancer");
     let posted = n.posted();
     assert_eq!(posted.len(), 2, "one message per load balancer");
-    assert!(posted[0]["text"].as_str().expect("text").contains("app/a/1"));
-    assert!(posted[1]["text"].as_str().expect("text").contains("app/b/2"));
+    assert!(
+        posted[0]["text"]
+            .as_str()
+            .expect("text")
+            .contains("app/a/1")
+    );
+    assert!(
+        posted[1]["text"]
+            .as_str()
+            .expect("text")
+            .contains("app/b/2")
+    );
     // Delivered: not posted again.
     let (response, _) = a.handle_with_summary(&event(&[]), &n).await;
     assert!(failures(&response).is_empty());
@@ -108,10 +124,22 @@ async fn gave_up_reports_the_lowest_sequence_of_that_load_balancer_and_the_retry
     let a = alerter();
     let n = FakeNotifier::answering(vec![Ok(()), Err(gave_up())]);
     let ev = event(&[
-        ("49590338271490256608559692538361571095921575989136588802", firing("app/a/1", 0)),
-        ("49590338271490256608559692538361571095921575989136588898", firing("app/b/2", 0)),
-        ("49590338271490256608559692538361571095921575989136588899", firing("app/b/2", 1)),
-        ("49590338271490256608559692540925702759324208085686386690", firing("app/a/1", 1)),
+        (
+            "49590338271490256608559692538361571095921575989136588802",
+            firing("app/a/1", 0),
+        ),
+        (
+            "49590338271490256608559692538361571095921575989136588898",
+            firing("app/b/2", 0),
+        ),
+        (
+            "49590338271490256608559692538361571095921575989136588899",
+            firing("app/b/2", 1),
+        ),
+        (
+            "49590338271490256608559692540925702759324208085686386690",
+            firing("app/a/1", 1),
+        ),
     ]);
     let response = a.handle(&ev, &n).await;
     assert_eq!(
@@ -119,14 +147,22 @@ async fn gave_up_reports_the_lowest_sequence_of_that_load_balancer_and_the_retry
         ["49590338271490256608559692538361571095921575989136588898"]
     );
     // Lambda retries from that record: the same records again (all duplicates now).
-    let retry = event(&ev.records[1..].iter().map(|r| (r.kinesis.sequence_number.as_str(), r.kinesis.data.0.clone())).collect::<Vec<_>>());
+    let retry = event(
+        &ev.records[1..]
+            .iter()
+            .map(|r| (r.kinesis.sequence_number.as_str(), r.kinesis.data.0.clone()))
+            .collect::<Vec<_>>(),
+    );
     let (response, summary) = a.handle_with_summary(&retry, &n).await;
     assert!(failures(&response).is_empty());
     assert_eq!(summary.duplicates, 3);
     assert_eq!(summary.delivered, 1);
     let posted = n.posted();
     assert_eq!(posted.len(), 3);
-    assert_eq!(posted[1], posted[2], "the same message, re-produced from pending state");
+    assert_eq!(
+        posted[1], posted[2],
+        "the same message, re-produced from pending state"
+    );
     // And never again.
     let _ = a.handle(&retry, &n).await;
     assert_eq!(n.posted().len(), 3);
