@@ -19,6 +19,10 @@
 //!
 //! Invocations are serialized around evaluate → deliver → commit, so concurrent invocations
 //! (if the runtime ever runs them) cannot announce the same thing twice.
+//!
+//! CloudWatch Logs subscription payloads on the same stream (gzip, told apart from ALB records
+//! by their magic bytes) go to [`LogAlerts`] and are delivered under the same policy, one
+//! message per log group.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -32,7 +36,9 @@ use tracing::{error, info, warn};
 
 use crate::alert::engine::Engine;
 use crate::alert::notification::{Notification, Status, group_by_load_balancer};
+use crate::alert::slack::render_payload;
 use crate::alert::webhook::{DeliveryError, Notifier};
+use crate::cwlogs::{AwsLogsEvent, LogAlertConfig, LogAlerts, LogPatterns, is_cloudwatch_payload};
 
 /// Time kept free before the Lambda deadline to return the response.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
@@ -72,21 +78,44 @@ pub struct BatchSummary {
     pub failed_load_balancers: Vec<String>,
 }
 
-/// The alerter: an [`Engine`] shared by all invocations of a container.
+/// The alerter: an [`Engine`] (ALB records) and [`LogAlerts`] (CloudWatch Logs payloads)
+/// shared by all invocations of a container.
 #[derive(Debug)]
 pub struct Alerter {
     engine: Engine,
+    logs: LogAlerts,
     delivery: tokio::sync::Mutex<()>,
 }
 
+/// Which aggregation a group of notifications came from (decides what to commit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Alb,
+    Logs,
+}
+
 impl Alerter {
-    /// An alerter around `engine`.
+    /// An alerter around `engine`, with the default log patterns for CloudWatch Logs payloads.
     #[must_use]
     pub fn new(engine: Engine) -> Self {
+        let logs = LogAlerts::new(LogAlertConfig::new(engine.config(), LogPatterns::default()));
+        Self::with_logs(engine, logs)
+    }
+
+    /// An alerter around `engine` and `logs`.
+    #[must_use]
+    pub fn with_logs(engine: Engine, logs: LogAlerts) -> Self {
         Self {
             engine,
+            logs,
             delivery: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The CloudWatch Logs aggregation.
+    #[must_use]
+    pub fn logs(&self) -> &LogAlerts {
+        &self.logs
     }
 
     /// The engine.
@@ -114,24 +143,39 @@ impl Alerter {
         // Lowest sequence number per load balancer, duplicates included: a retried batch
         // consists of duplicates and must still point at the right record.
         let mut lowest: HashMap<Arc<str>, &str> = HashMap::new();
+        let mut lowest_logs: HashMap<Arc<str>, &str> = HashMap::new();
         for record in &event.records {
             summary.records += 1;
             let seq = record.kinesis.sequence_number.as_str();
-            match self.engine.ingest_bytes(&record.kinesis.data.0) {
+            let data = &record.kinesis.data.0;
+            if is_cloudwatch_payload(data) {
+                match self.logs.ingest_bytes(data) {
+                    Ok(ingested) => {
+                        summary.duplicates += u64::from(ingested.duplicate);
+                        summary.entries += ingested.events;
+                        note_lowest(&mut lowest_logs, ingested.log_group, seq);
+                    }
+                    Err(poison) => {
+                        summary.poison += 1;
+                        warn!(
+                            sequence_number = seq,
+                            partition_key = %record.kinesis.partition_key,
+                            bytes = data.len(),
+                            error = %poison,
+                            "skipping a poison CloudWatch Logs record"
+                        );
+                    }
+                }
+                continue;
+            }
+            match self.engine.ingest_bytes(data) {
                 Ok(ingested) => {
                     summary.duplicates += u64::from(ingested.duplicate);
                     let a = ingested.added;
                     summary.entries += a.entries;
                     summary.late += a.late_entries + a.late_tallies;
                     summary.bad_times += a.invalid_times + a.future;
-                    lowest
-                        .entry(ingested.load_balancer)
-                        .and_modify(|s| {
-                            if cmp_sequence(seq, s) == Ordering::Less {
-                                *s = seq;
-                            }
-                        })
-                        .or_insert(seq);
+                    note_lowest(&mut lowest, ingested.load_balancer, seq);
                 }
                 Err(poison) => {
                     summary.poison += 1;
@@ -146,54 +190,9 @@ impl Alerter {
             }
         }
 
-        let mut failures: Vec<&str> = Vec::new();
-        {
-            let _serial = self.delivery.lock().await;
-            let pending = self.engine.evaluate();
-            for (lb, group) in group_by_load_balancer(pending) {
-                let n = group.len() as u64;
-                match notifier.notify(&lb, &group).await {
-                    Ok(()) => {
-                        self.engine.commit(&group);
-                        summary.delivered += n;
-                        info!(
-                            load_balancer = %lb,
-                            firing = count(&group, Status::Firing),
-                            resolved = count(&group, Status::Resolved),
-                            escalations = group.iter().filter(|n| n.escalation).count(),
-                            notifications = %as_json(&group),
-                            "notified"
-                        );
-                    }
-                    Err(DeliveryError::Rejected { status, body }) => {
-                        self.engine.commit(&group);
-                        summary.rejected += n;
-                        error!(
-                            load_balancer = %lb,
-                            status,
-                            body = %body,
-                            notifications = %as_json(&group),
-                            "Slack rejected the message; dropping it (retrying cannot succeed): check the webhook"
-                        );
-                    }
-                    Err(e @ DeliveryError::GaveUp { .. }) => {
-                        summary.failed += n;
-                        summary.failed_load_balancers.push(lb.to_string());
-                        match lowest.get(lb.as_str()) {
-                            Some(seq) => {
-                                warn!(load_balancer = %lb, error = %e, sequence_number = *seq, "Slack delivery failed; reporting the batch from this record for retry");
-                                failures.push(seq);
-                            }
-                            None => warn!(
-                                load_balancer = %lb,
-                                error = %e,
-                                "Slack delivery failed; no record of this load balancer in the batch, so it is retried on the next invocation"
-                            ),
-                        }
-                    }
-                }
-            }
-        }
+        let mut failures = self
+            .deliver_pending(notifier, &lowest, &lowest_logs, &mut summary)
+            .await;
         failures.sort_by(|a, b| cmp_sequence(a, b));
         failures.dedup();
 
@@ -225,6 +224,150 @@ impl Alerter {
             .collect();
         (response, summary)
     }
+}
+
+impl Alerter {
+    /// Handles a CloudWatch Logs payload delivered directly (the `awslogs` event of a
+    /// subscription filter whose destination is this function). An undecodable payload is
+    /// logged and dropped (a retry cannot fix it); an `Err` means a delivery failed and Lambda
+    /// should retry the event (its events are then duplicates; the pending alert is re-sent).
+    pub async fn handle_awslogs<N: Notifier + Sync>(
+        &self,
+        event: &AwsLogsEvent,
+        notifier: &N,
+    ) -> Result<BatchSummary, DeliveryFailed> {
+        let mut summary = BatchSummary {
+            records: 1,
+            ..BatchSummary::default()
+        };
+        match event.decode() {
+            Ok(payload) => {
+                let ingested = self.logs.ingest(&payload);
+                summary.duplicates += u64::from(ingested.duplicate);
+                summary.entries += ingested.events;
+            }
+            Err(poison) => {
+                summary.poison += 1;
+                warn!(error = %poison, "skipping an undecodable awslogs event");
+            }
+        }
+        let none = HashMap::new();
+        self.deliver_pending(notifier, &none, &none, &mut summary)
+            .await;
+        if summary.failed > 0 {
+            return Err(DeliveryFailed {
+                groups: summary.failed_load_balancers,
+            });
+        }
+        Ok(summary)
+    }
+
+    /// Evaluates, delivers and commits every pending notification (ALB, then log groups), and
+    /// returns the sequence numbers to report for groups whose delivery must be retried.
+    async fn deliver_pending<'a, N: Notifier + Sync>(
+        &self,
+        notifier: &N,
+        lowest: &HashMap<Arc<str>, &'a str>,
+        lowest_logs: &HashMap<Arc<str>, &'a str>,
+        summary: &mut BatchSummary,
+    ) -> Vec<&'a str> {
+        let mut failures = Vec::new();
+        let _serial = self.delivery.lock().await;
+        for (origin, pending, lowest) in [
+            (Origin::Alb, self.engine.evaluate(), lowest),
+            (Origin::Logs, self.logs.evaluate(), lowest_logs),
+        ] {
+            for (group_name, group) in group_by_load_balancer(pending) {
+                if !self
+                    .deliver(origin, &group_name, &group, notifier, summary)
+                    .await
+                {
+                    continue;
+                }
+                match lowest.get(group_name.as_str()) {
+                    Some(seq) => {
+                        warn!(load_balancer = %group_name, sequence_number = *seq, "reporting the batch from this record for retry");
+                        failures.push(*seq);
+                    }
+                    None => warn!(
+                        load_balancer = %group_name,
+                        "no record of this group in the batch, so it is retried on the next invocation"
+                    ),
+                }
+            }
+        }
+        failures
+    }
+
+    /// Posts one group's message and commits what must not be posted again; returns whether
+    /// delivery failed in a way a retry can fix.
+    async fn deliver<N: Notifier + Sync>(
+        &self,
+        origin: Origin,
+        name: &str,
+        group: &[Notification],
+        notifier: &N,
+        summary: &mut BatchSummary,
+    ) -> bool {
+        let commit = |group: &[Notification]| match origin {
+            Origin::Alb => self.engine.commit(group),
+            Origin::Logs => self.logs.commit(group),
+        };
+        let n = group.len() as u64;
+        match notifier.post(&render_payload(name, group)).await {
+            Ok(()) => {
+                commit(group);
+                summary.delivered += n;
+                info!(
+                    load_balancer = %name,
+                    firing = count(group, Status::Firing),
+                    resolved = count(group, Status::Resolved),
+                    escalations = group.iter().filter(|n| n.escalation).count(),
+                    notifications = %as_json(group),
+                    "notified"
+                );
+                false
+            }
+            Err(DeliveryError::Rejected { status, body }) => {
+                commit(group);
+                summary.rejected += n;
+                error!(
+                    load_balancer = %name,
+                    status,
+                    body = %body,
+                    notifications = %as_json(group),
+                    "Slack rejected the message; dropping it (retrying cannot succeed): check the webhook"
+                );
+                false
+            }
+            Err(e @ DeliveryError::GaveUp { .. }) => {
+                summary.failed += n;
+                summary.failed_load_balancers.push(name.to_owned());
+                warn!(load_balancer = %name, error = %e, "Slack delivery failed");
+                true
+            }
+        }
+    }
+}
+
+/// A direct (`awslogs`) invocation whose notifications could not be delivered.
+#[derive(Debug, thiserror::Error)]
+#[error("Slack delivery failed for {groups:?}; the event will be retried")]
+pub struct DeliveryFailed {
+    /// The log groups whose message was not delivered.
+    pub groups: Vec<String>,
+}
+
+/// Keeps the lowest sequence number seen per group.
+fn note_lowest<'a>(lowest: &mut HashMap<Arc<str>, &'a str>, group: Arc<str>, seq: &'a str) {
+    lowest
+        .entry(group)
+        .and_modify(|s| {
+            if cmp_sequence(seq, s) == Ordering::Less {
+                *s = seq;
+            }
+        })
+        .or_insert(seq);
 }
 
 fn count(group: &[Notification], status: Status) -> usize {

@@ -4,7 +4,8 @@
 //! a cold start forgets them, which can repeat a still-firing alert but never lose one). The
 //! Slack webhook is resolved once, on the first invocation, from `SLACK_WEBHOOK_URL` or the
 //! Secrets Manager secret named by `SLACK_WEBHOOK_SECRET_ARN`; without either, notifications are
-//! logged as JSON.
+//! logged as JSON. The function takes Kinesis batches (ALB records and CloudWatch Logs payloads)
+//! and also the `awslogs` event of a log group subscribed to it directly.
 
 use albwatch::alert::config::AlertConfig;
 use albwatch::alert::engine::Engine;
@@ -12,6 +13,7 @@ use albwatch::alert::handler::{Alerter, DEADLINE_MARGIN, delivery_deadline};
 use albwatch::alert::webhook::{
     AnyNotifier, ConfigError, RetryPolicy, SecretSource, webhook_from_env,
 };
+use albwatch::cwlogs::{AwsLogsEvent, LogAlertConfig, LogAlerts};
 use aws_config::BehaviorVersion;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
@@ -33,18 +35,28 @@ impl SecretSource for LazySecretsManager {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     albwatch::telemetry::init();
-    let alerter = Alerter::new(Engine::new(AlertConfig::from_env()?)?);
+    let config = AlertConfig::from_env()?;
+    let logs = LogAlerts::new(LogAlertConfig::from_env(&config)?);
+    let alerter = Alerter::with_logs(Engine::new(config)?, logs);
     let notifier: OnceCell<AnyNotifier> = OnceCell::new();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<KinesisEvent>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<AlerterEvent>| {
         handle(&alerter, &notifier, event)
     }))
     .await
 }
 
+/// The events this function is invoked with (`awslogs` first: a Kinesis event has no such key).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum AlerterEvent {
+    Logs(AwsLogsEvent),
+    Kinesis(KinesisEvent),
+}
+
 async fn handle(
     alerter: &Alerter,
     notifier: &OnceCell<AnyNotifier>,
-    event: LambdaEvent<KinesisEvent>,
+    event: LambdaEvent<AlerterEvent>,
 ) -> Result<KinesisEventResponse, Error> {
     // A configuration error fails the invocation (Lambda retries the batch; nothing is lost)
     // and is retried on the next one, since the cell stays empty.
@@ -57,8 +69,13 @@ async fn handle(
             AnyNotifier::from_webhook(url, RetryPolicy::default())
         })
         .await?;
-    let deadline = delivery_deadline(event.context.deadline(), DEADLINE_MARGIN);
-    Ok(alerter
-        .handle(&event.payload, &notifier.with_deadline(deadline))
-        .await)
+    let notifier =
+        notifier.with_deadline(delivery_deadline(event.context.deadline(), DEADLINE_MARGIN));
+    match &event.payload {
+        AlerterEvent::Kinesis(batch) => Ok(alerter.handle(batch, &notifier).await),
+        AlerterEvent::Logs(logs) => {
+            alerter.handle_awslogs(logs, &notifier).await?;
+            Ok(KinesisEventResponse::default())
+        }
+    }
 }

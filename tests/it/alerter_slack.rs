@@ -310,3 +310,83 @@ async fn attacker_text_arrives_escaped() {
     );
     assert!(!raw.contains("<https://evil"), "{raw}");
 }
+
+/// The CloudWatch Logs subscription fixture, with a message that tries to ping the channel.
+fn logs_payload() -> albwatch::cwlogs::LogsPayload {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/events/cloudwatch-logs-subscription.json");
+    let mut payload =
+        albwatch::cwlogs::decode_payload(&std::fs::read(path).expect("fixture")).expect("payload");
+    if let Some(first) = payload.log_events.first_mut() {
+        first.message = format!("NOTIFY <!channel> {}", first.message);
+    }
+    payload
+}
+
+#[tokio::test]
+async fn cloudwatch_logs_payloads_share_the_stream_with_alb_records() {
+    let server = MockServer::start().await;
+    mount(&server, respond(200, "ok"), None, 1).await;
+    let a = alerter();
+    let payload = logs_payload();
+    let matching = payload
+        .log_events
+        .iter()
+        .filter(|e| e.message.contains("NOTIFY"))
+        .count();
+    assert!(
+        matching >= 3,
+        "the fixture has several matching events in one payload"
+    );
+    let data = albwatch::cwlogs::encode_payload(&payload);
+    let (response, summary) = a
+        .handle_with_summary(
+            &event(&[data.clone(), b"{not a record".to_vec()], 1),
+            &webhook(&server),
+        )
+        .await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(summary.poison, 1, "{summary:?}");
+    let posted = bodies(&server).await;
+    assert_eq!(posted.len(), 1, "{posted:#?}");
+    let text = posted[0].to_string();
+    assert!(text.contains(&payload.log_group), "{text}");
+    assert!(
+        text.contains("&lt;!channel&gt;") && !text.contains("<!channel>"),
+        "{text}"
+    );
+    // Every matching event of the one payload is counted, not just the first.
+    assert!(
+        text.contains(&format!("{matching} of {}", payload.log_events.len())),
+        "{text}"
+    );
+
+    // The same payload again (a retried batch) announces nothing new.
+    let (_, again) = a
+        .handle_with_summary(&event(&[data], 3), &webhook(&server))
+        .await;
+    assert_eq!(again.duplicates, 1);
+    assert_eq!(bodies(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn direct_awslogs_subscription_is_handled_and_failed_delivery_is_an_error() {
+    let server = MockServer::start().await;
+    mount(&server, respond(500, "boom"), Some(3), 1).await;
+    mount(&server, respond(200, "ok"), None, 2).await;
+    let a = alerter();
+    let event = albwatch::cwlogs::AwsLogsEvent::encode(&logs_payload());
+    // The first delivery gives up after 3 attempts: the invocation fails so Lambda retries.
+    let failed = a.handle_awslogs(&event, &webhook(&server)).await;
+    assert!(failed.is_err());
+    // The retry delivers the pending alert once.
+    let ok = a
+        .handle_awslogs(&event, &webhook(&server))
+        .await
+        .expect("delivered");
+    assert_eq!(ok.delivered, 1);
+    let posted = bodies(&server).await;
+    assert_eq!(posted.len(), 4, "3 failed attempts then one delivery");
+    assert!(a.handle_awslogs(&event, &webhook(&server)).await.is_ok());
+    assert_eq!(bodies(&server).await.len(), 4, "nothing new to announce");
+}
