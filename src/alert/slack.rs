@@ -412,14 +412,20 @@ impl Parts {
         let title = format!("{marker}{} {subject}{escalation}", style.bold(status));
 
         let mut details = Vec::with_capacity(5);
+        let logs = n.source == Source::CloudwatchLogs;
+        let (label, unit, codes_label) = if logs {
+            ("Matches:", "events", "Patterns:")
+        } else {
+            ("5xx:", "requests", "Status codes:")
+        };
         let volume = match (n.requests, n.effective_error_rate()) {
             (Some(r), Some(rate)) => {
-                format!("{} of {r} requests ({:.2}%)", n.count_5xx, rate * 100.0)
+                format!("{} of {r} {unit} ({:.2}%)", n.count_5xx, rate * 100.0)
             }
-            (Some(r), None) => format!("{} of {r} requests", n.count_5xx),
+            (Some(r), None) => format!("{} of {r} {unit}", n.count_5xx),
             (None, _) => format!("{} (rate unknown: no request counts)", n.count_5xx),
         };
-        details.push(format!("{} {volume}", style.bold("5xx:")));
+        details.push(format!("{} {volume}", style.bold(label)));
         details.push(format!(
             "{} {} – {}",
             style.bold("Window:"),
@@ -427,7 +433,7 @@ impl Parts {
             format_time(&n.window_end)
         ));
         if let Some(top) = top_counts(&n.status_codes, style) {
-            details.push(format!("{} {top}", style.bold("Status codes:")));
+            details.push(format!("{} {top}", style.bold(codes_label)));
         }
         if let Some(top) = top_counts(&n.error_reasons, style) {
             details.push(format!("{} {top}", style.bold("Error reasons:")));
@@ -447,7 +453,13 @@ impl Parts {
             .samples
             .iter()
             .take(MAX_SAMPLES_PER_TARGET)
-            .map(|s| sample_line(s, style))
+            .map(|s| {
+                if logs {
+                    log_sample_line(s, style)
+                } else {
+                    sample_line(s, style)
+                }
+            })
             .collect();
         Self {
             title,
@@ -488,6 +500,26 @@ fn sample_line(s: &Sample, style: Style) -> String {
     }
     if let (Style::Text, Some(trace)) = (style, &s.trace_id) {
         let _ = write!(line, " trace {}", style.lit(trace, MAX_FIELD_CHARS));
+    }
+    line
+}
+
+/// A matched log event: "• 2025-06-21T22:50:08Z — `NOTIFY …` (NOTIFY)" (the message is in
+/// `request`, the pattern in `error_reason`).
+fn log_sample_line(s: &Sample, style: Style) -> String {
+    let mut line = format!(
+        "{}{}",
+        match style {
+            Style::Mrkdwn => "• ",
+            Style::Text => "",
+        },
+        format_time(&s.time)
+    );
+    if let Some(message) = &s.request {
+        let _ = write!(line, " — {}", style.code(message, MAX_FIELD_CHARS));
+    }
+    if let Some(pattern) = &s.error_reason {
+        let _ = write!(line, " ({})", style.lit(pattern, MAX_FIELD_CHARS));
     }
     line
 }
