@@ -91,9 +91,10 @@ EOF
 
 # ---------------------------------------------------------------- tests
 if cargo nextest --version >/dev/null 2>&1; then
-  run_counted "tests (nextest)" cargo nextest run --all-targets --no-fail-fast "$@"
+  # Unit, integration and binary tests; benches are compiled by clippy --all-targets, not run.
+  run_counted "tests (nextest)" cargo nextest run --lib --bins --tests --no-fail-fast "$@"
 else
-  run_counted "tests (cargo test)" cargo test --all-targets --no-fail-fast "$@"
+  run_counted "tests (cargo test)" cargo test --lib --bins --tests --no-fail-fast "$@"
 fi
 # Neither of the above runs doctests.
 run_counted "doctests" cargo test --doc --no-fail-fast
