@@ -98,6 +98,8 @@ class Run:
     hwm_kb: int | None = None
     rss_kb: int | None = None
     threads: int | None = None
+    cpu_ns: int | None = None
+    response_cpu_ns: int | None = None
     foreign_sockets: list[str] = field(default_factory=list)
     event: bytes | None = None
     polled: threading.Event = field(default_factory=threading.Event)
@@ -185,6 +187,7 @@ class Handler(BaseHTTPRequestHandler):
         if run is not None:
             if self.path.startswith(INVOCATION) and self.path.endswith("/response"):
                 run.response, run.response_body = now, body
+                run.response_cpu_ns = cpu_time_ns(run.pid)
             elif self.path.endswith("/error") or self.path == INIT_ERROR:
                 run.errors.append(f"{self.path}: {body[:500].decode(errors='replace')}")
         self.reply(202, b'{"status":"OK"}')
@@ -211,7 +214,20 @@ def snapshot(run: Run, stub_port: int) -> None:
             run.rss_kb = int(value.split()[0])
         elif key == "Threads":
             run.threads = int(value)
+    run.cpu_ns = cpu_time_ns(run.pid)
     run.foreign_sockets = foreign_sockets(run.pid, stub_port)
+
+
+def cpu_time_ns(pid: int) -> int | None:
+    """CPU time the process's live threads have used so far (schedstat), which, unlike the
+    wall-clock figure, hardly depends on what else the machine is running."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
 
 
 def foreign_sockets(pid: int, stub_port: int) -> list[str]:
@@ -283,11 +299,13 @@ def lambda_env(port: int, binary: Path, scratch: Path) -> dict[str, str]:
     }
 
 
-def run_once(binary: Path, invoke: bool, timeout: float, scratch: Path) -> tuple[Run, str]:
+def run_once(
+    binary: Path, invoke: bool, timeout: float, scratch: Path, extra_env: dict[str, str]
+) -> tuple[Run, str]:
     run = Run(event=json.dumps(event_for(binary)).encode() if invoke else None)
     log_path = scratch / "stderr.log"
     with runtime_api(run) as server, log_path.open("wb") as log:
-        env = lambda_env(server.port, binary, scratch)
+        env = lambda_env(server.port, binary, scratch) | extra_env
         run.t0 = time.perf_counter()
         proc = subprocess.Popen([str(binary)], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         run.pid = proc.pid
@@ -313,7 +331,7 @@ def summarize(values: list[float]) -> str:
     return f"{s[0]:7.2f} {statistics.median(s):7.2f} {percentile(s, 0.9):7.2f}"
 
 
-def trace_connect(binary: Path, scratch: Path) -> None:
+def trace_connect(binary: Path, scratch: Path, extra_env: dict[str, str]) -> None:
     """One run under strace: every connect()/sendto() with an address that is not the stub."""
     strace = shutil.which("strace")
     if strace is None:
@@ -324,7 +342,7 @@ def trace_connect(binary: Path, scratch: Path) -> None:
     with runtime_api(run) as server:
         proc = subprocess.Popen(
             [strace, "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(out), str(binary)],
-            env=lambda_env(server.port, binary, scratch),
+            env=lambda_env(server.port, binary, scratch) | extra_env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -352,6 +370,83 @@ def trace_connect(binary: Path, scratch: Path) -> None:
         print("  strace: no connect()/sendto() to anything but the stub before the first poll")
 
 
+@dataclass
+class Stats:
+    """Timed runs of one binary."""
+
+    binary: Path
+    label: str
+    init_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    first_event_ms: list[float] = field(default_factory=list)
+    first_event_cpu_ms: list[float] = field(default_factory=list)
+    hwm_mib: list[float] = field(default_factory=list)
+    threads: list[int] = field(default_factory=list)
+    foreign: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, run: Run, log: str, i: int, args: argparse.Namespace) -> None:
+        if run.first_poll is None or (args.invoke and run.response is None):
+            what = "no first poll" if run.first_poll is None else "no /response"
+            self.problems.append(f"run {i}: {what} within {args.timeout}s; {run.errors}\n{log[-2000:]}")
+            return
+        if run.errors:
+            self.problems.append(f"run {i}: {run.errors}")
+        if args.invoke and "alerter" in self.binary.name and b"batchItemFailures" not in run.response_body:
+            self.problems.append(f"run {i}: unexpected response {run.response_body[:200]!r}")
+        self.foreign.update(run.foreign_sockets)
+        if i < args.warmup:
+            return
+        self.init_ms.append((run.first_poll - run.t0) * 1000)
+        if run.cpu_ns is not None:
+            self.cpu_ms.append(run.cpu_ns / 1e6)
+        if run.response is not None:
+            self.first_event_ms.append((run.response - run.t0) * 1000)
+        if run.response_cpu_ns is not None:
+            self.first_event_cpu_ms.append(run.response_cpu_ns / 1e6)
+        if run.hwm_kb is not None:
+            self.hwm_mib.append(run.hwm_kb / 1024)
+        if run.threads is not None:
+            self.threads.append(run.threads)
+
+    def report(self, as_json: bool) -> None:
+        if self.init_ms:
+            rss = f"{statistics.median(self.hwm_mib):.1f}" if self.hwm_mib else "?"
+            cpu = f"{statistics.median(self.cpu_ms):.2f}" if self.cpu_ms else "?"
+            size = self.binary.stat().st_size / 2**20
+            print(
+                f"{self.label:<24} {len(self.init_ms):>4}  {summarize(self.init_ms)}  {cpu:>8}"
+                f"  {rss:>8}  {size:>8.1f}"
+            )
+            if self.first_event_ms:
+                cpu = f"{statistics.median(self.first_event_cpu_ms):.2f}" if self.first_event_cpu_ms else "?"
+                print(f"{'  first /response':<24} {'':>4}  {summarize(self.first_event_ms)}  {cpu:>8}")
+            if as_json:
+                init = sorted(self.init_ms)
+                print(json.dumps({
+                    "binary": str(self.binary),
+                    "runs": len(init),
+                    "init_ms": {"min": init[0], "median": statistics.median(init), "p90": percentile(init, 0.9)},
+                    "cpu_ms_median": statistics.median(self.cpu_ms) if self.cpu_ms else None,
+                    "first_response_ms_median": statistics.median(self.first_event_ms) if self.first_event_ms else None,
+                    "first_response_cpu_ms_median": (
+                        statistics.median(self.first_event_cpu_ms) if self.first_event_cpu_ms else None
+                    ),
+                    "vmhwm_mib": statistics.median(self.hwm_mib) if self.hwm_mib else None,
+                    "size_bytes": self.binary.stat().st_size,
+                }))
+        for sock in sorted(self.foreign):
+            print(f"  FINDING: {self.label} had a socket open to {sock} at its first poll")
+        for problem in self.problems:
+            print(f"  FAILED: {self.label} {problem}", file=sys.stderr)
+
+
+def labels(binaries: list[Path]) -> list[str]:
+    """File names, with the parent directory when two binaries share a name."""
+    names = [b.name for b in binaries]
+    return [f"{b.parent.name}/{b.name}" if names.count(b.name) > 1 else b.name for b in binaries]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("binaries", nargs="+", type=Path, help="Lambda binaries (e.g. target/release/ingest)")
@@ -361,65 +456,34 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds before a run counts as failed")
     parser.add_argument("--trace-connect", action="store_true", help="one extra run under strace, list connects")
     parser.add_argument("--json", action="store_true", help="also print one JSON summary line per binary")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra variable (repeatable)")
     args = parser.parse_args()
+    extra_env = dict(item.split("=", 1) for item in args.env)
 
-    failed = False
-    header = "spawn -> first poll (ms)"
-    print(f"{'binary':<10} {'runs':>4}  {header:<24}  {'peak RSS at poll':<16}  {'threads':>7}")
-    print(f"{'':<10} {'':>4}  {'    min  median     p90':<24}  {'(VmHWM, MiB)':<16}")
+    for binary in args.binaries:
+        if not os.access(binary, os.X_OK) or not binary.is_file():
+            print(f"{binary}: not an executable file", file=sys.stderr)
+            return 2
+    binaries = [b.resolve() for b in args.binaries]
+    stats = [Stats(b, label) for b, label in zip(binaries, labels(args.binaries))]
     with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:
         scratch = Path(tmp)
-        for binary in args.binaries:
-            if not os.access(binary, os.X_OK):
-                print(f"{binary}: not an executable file", file=sys.stderr)
-                return 2
-            binary = binary.resolve()
-            init_ms, first_event_ms, hwm, threads, foreign, problems = [], [], [], [], set(), []
-            for i in range(args.warmup + args.runs):
-                run, log = run_once(binary, args.invoke, args.timeout, scratch)
-                if run.first_poll is None or (args.invoke and run.response is None):
-                    what = "no first poll" if run.first_poll is None else "no /response"
-                    problems.append(f"run {i}: {what} within {args.timeout}s; {run.errors}\n{log[-2000:]}")
-                    break
-                if run.errors:
-                    problems.append(f"run {i}: {run.errors}")
-                if args.invoke and b"batchItemFailures" not in run.response_body and "alerter" in binary.name:
-                    problems.append(f"run {i}: unexpected response {run.response_body[:200]!r}")
-                foreign.update(run.foreign_sockets)
-                if i < args.warmup:
+        # Round-robin, so a machine busy with other work slows every binary alike.
+        for i in range(args.warmup + args.runs):
+            for st in stats:
+                if st.problems and not st.init_ms and i > 0:
                     continue
-                init_ms.append((run.first_poll - run.t0) * 1000)
-                if run.response is not None:
-                    first_event_ms.append((run.response - run.t0) * 1000)
-                if run.hwm_kb is not None:
-                    hwm.append(run.hwm_kb / 1024)
-                if run.threads is not None:
-                    threads.append(run.threads)
-            name = binary.name
-            if init_ms:
-                rss = f"{statistics.median(hwm):.1f}" if hwm else "?"
-                thr = f"{statistics.median(threads):.0f}" if threads else "?"
-                print(f"{name:<10} {len(init_ms):>4}  {summarize(init_ms):<24}  {rss:<16}  {thr:>7}")
-                if first_event_ms:
-                    print(f"{'':<10} {'':>4}  {summarize(first_event_ms):<24}  (spawn -> first /response)")
-                if args.json:
-                    s = sorted(init_ms)
-                    print(json.dumps({
-                        "binary": name,
-                        "runs": len(s),
-                        "init_ms": {"min": s[0], "median": statistics.median(s), "p90": percentile(s, 0.9)},
-                        "first_response_ms": sorted(first_event_ms) or None,
-                        "vmhwm_mib": statistics.median(hwm) if hwm else None,
-                        "size_bytes": binary.stat().st_size,
-                    }))
-            for sock in sorted(foreign):
-                print(f"  FINDING: {name} had a socket open to {sock} at its first poll")
-            for p in problems:
-                failed = True
-                print(f"  FAILED: {name} {p}", file=sys.stderr)
-            if args.trace_connect:
-                trace_connect(binary, scratch)
-    return 1 if failed else 0
+                run, log = run_once(st.binary, args.invoke, args.timeout, scratch, extra_env)
+                st.add(run, log, i, args)
+        print(f"{'':<24} {'':>4}  {'spawn -> first poll, ms':^23}  {'CPU ms':>8}  {'VmHWM':>8}  {'size':>8}")
+        print(f"{'binary':<24} {'runs':>4}  {'min':>7} {'median':>7} {'p90':>7}  {'(median)':>8}  {'MiB':>8}  {'MiB':>8}")
+        for st in stats:
+            st.report(args.json)
+        if args.trace_connect:
+            for st in stats:
+                print(f"{st.label}:")
+                trace_connect(st.binary, scratch, extra_env)
+    return 1 if any(st.problems for st in stats) else 0
 
 
 if __name__ == "__main__":

@@ -141,7 +141,7 @@ impl AlertConfig {
     pub fn validate(&self) -> Result<(), AlertConfigError> {
         let invalid = |var, reason: String| Err(AlertConfigError::Invalid { var, reason });
         if self.window_seconds == 0
-            || self.window_seconds % 60 != 0
+            || !self.window_seconds.is_multiple_of(60)
             || self.window_seconds > MAX_WINDOW_SECONDS
         {
             return invalid(

@@ -36,7 +36,6 @@ use tracing::{error, info, warn};
 
 use crate::alert::engine::Engine;
 use crate::alert::notification::{Notification, Status, group_by_load_balancer};
-use crate::alert::slack::render_payload;
 use crate::alert::webhook::{DeliveryError, Notifier};
 use crate::cwlogs::{AwsLogsEvent, LogAlertConfig, LogAlerts, LogPatterns, is_cloudwatch_payload};
 
@@ -314,7 +313,7 @@ impl Alerter {
             Origin::Logs => self.logs.commit(group),
         };
         let n = group.len() as u64;
-        match notifier.post(&render_payload(name, group)).await {
+        match notifier.notify(name, group).await {
             Ok(()) => {
                 commit(group);
                 summary.delivered += n;

@@ -49,6 +49,7 @@ use crate::alert::handler::{Alerter, BatchSummary, cmp_sequence};
 use crate::alert::notification::{Notification, Status};
 use crate::alert::slack::{render_payload, render_text};
 use crate::alert::webhook::{AttemptFailure, DeliveryError, Notifier, SlackWebhook, WebhookUrl};
+use crate::cwlogs::{LogAlertConfig, LogAlerts};
 
 /// Records asked for per `GetRecords` call (the API's maximum).
 pub const GET_RECORDS_LIMIT: i32 = 10_000;
@@ -712,7 +713,11 @@ struct Consumer {
 
 impl Consumer {
     async fn new(args: &ConsumeArgs) -> Result<Self, ConsumeError> {
+        // As the alerter Lambda builds it: `ALBWATCH_*` rule and timings, log patterns.
         let config = AlertConfig::from_env().map_err(|e| ConsumeError::Config(e.to_string()))?;
+        let logs = LogAlerts::new(
+            LogAlertConfig::from_env(&config).map_err(|e| ConsumeError::Config(e.to_string()))?,
+        );
         let engine = Engine::new(config).map_err(|e| ConsumeError::Config(e.to_string()))?;
         let sink = match &args.slack_webhook {
             Some(url) => Sink::Post(
@@ -741,7 +746,7 @@ impl Consumer {
             once: args.once,
             shards: Vec::new(),
             relist: true,
-            alerter: Alerter::new(engine),
+            alerter: Alerter::with_logs(engine, logs),
             notifier: ConsumeNotifier::new(sink),
             totals: Totals::default(),
         })

@@ -2,7 +2,8 @@
 //! S3 bucket notification → SQS → ingest handler → Kinesis (2 shards) → `GetRecords` →
 //! `KinesisEvent` → alerter handler → a real HTTP server on 127.0.0.1 standing in for the Slack
 //! webhook (wiremock). Then the same data through the real `albwatch replay` and
-//! `albwatch consume` binaries. Gated by `ALBWATCH_LOCALSTACK=1` (see `localstack.rs`).
+//! `albwatch consume` binaries. A CloudWatch Logs subscription payload on the same stream must
+//! reach Slack as a log-group alert. Gated by `ALBWATCH_LOCALSTACK=1` (see `localstack.rs`).
 //!
 //! Only what the Lambda path produces is asserted: the alerter Lambda never calls
 //! `Engine::finish`, so the incident's recoveries (which need five clean final windows after the
@@ -20,6 +21,7 @@ use albwatch::alert::handler::Alerter;
 use albwatch::alert::notification::{Notification, Source, Status, TargetKind};
 use albwatch::alert::webhook::{RetryPolicy, SlackWebhook, WebhookUrl};
 use albwatch::cli::consume::event_record;
+use albwatch::cwlogs::{decode_payload, encode_payload, is_cloudwatch_payload};
 use albwatch::ingest::trigger::decode_s3_event_key;
 use albwatch::ingest::{Deadline, IngestConfig, IngestHandler, KinesisSink, S3Source};
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
@@ -46,6 +48,10 @@ const HEALTHY: [&str; 2] = ["10.0.1.10:8080", "10.0.1.12:8080"];
 const TARGET_GROUP: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-web/943f017f100becff";
 const HOOK: &str = "/services/T000/B000/XXXXXXXX";
+/// A decoded CloudWatch Logs subscription payload with four `NOTIFY` events out of ten.
+const LOGS_FIXTURE: &str = "fixtures/events/cloudwatch-logs-subscription.json";
+const LOG_GROUP: &str = "/aws/lambda/albwatch-prod";
+const LOG_STREAM: &str = "2025/06/21/[$LATEST]4f9c2b7e1d8a4c3f9e6b0a5d2c7f1e84";
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
@@ -92,6 +98,36 @@ fn expected_5xx() -> u64 {
         .values()
         .map(|t| t["elb_5xx"].as_u64().expect("elb_5xx"))
         .sum()
+}
+
+/// The subscription payload fixture as a subscription filter writes it to Kinesis (gzip).
+fn logs_record() -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(LOGS_FIXTURE);
+    let json = std::fs::read(&path).expect("CloudWatch Logs fixture");
+    let payload = decode_payload(&json).expect("the fixture is a subscription payload");
+    let data = encode_payload(&payload);
+    assert!(
+        is_cloudwatch_payload(&data),
+        "gzip, told apart from ALB records"
+    );
+    data
+}
+
+/// Puts one record, as a CloudWatch Logs subscription filter would.
+async fn put_logs_record(kinesis: &aws_sdk_kinesis::Client, stream: &str) {
+    kinesis
+        .put_record()
+        .stream_name(stream)
+        .partition_key(LOG_STREAM)
+        .data(aws_sdk_kinesis::primitives::Blob::new(logs_record()))
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "put the CloudWatch Logs payload: {}",
+                aws_sdk_kinesis::error::DisplayErrorContext(e)
+            )
+        });
 }
 
 /// Reads every shard from `TRIM_HORIZON` until caught up, as Lambda event records.
@@ -179,6 +215,7 @@ fn sections(bodies: &[Value]) -> Vec<String> {
 /// Checks the Block Kit messages: the failing target fired exactly once, the no-target burst
 /// fired under its target group, and the healthy targets appear nowhere.
 fn assert_incident_messages(bodies: &[Value]) {
+    assert!(!bodies.is_empty(), "something was posted");
     let all = sections(bodies);
     let firing = |needle: &str| {
         all.iter()
@@ -426,6 +463,63 @@ async fn s3_notifications_to_slack_through_localstack() {
     assert_eq!(posted(&server).await.len(), 1, "nothing posted twice");
 }
 
+/// The messages about the log group, and the ALB ones.
+fn split_logs(bodies: Vec<Value>) -> (Vec<Value>, Vec<Value>) {
+    bodies
+        .into_iter()
+        .partition(|b| b["text"].as_str().is_some_and(|t| t.starts_with(LOG_GROUP)))
+}
+
+/// Checks the log-group message: the stream's `NOTIFY` events fired once.
+fn assert_logs_message(bodies: &[Value]) {
+    assert_eq!(
+        bodies.len(),
+        1,
+        "one message for the log group: {bodies:#?}"
+    );
+    let all = sections(bodies);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert!(
+        all[0].starts_with(":red_circle: *FIRING*")
+            && all[0].contains(&format!("log stream `{LOG_STREAM}`"))
+            && all[0].contains("NOTIFY"),
+        "{all:#?}"
+    );
+}
+
+#[tokio::test]
+async fn cloudwatch_logs_payload_on_the_stream_reaches_slack() {
+    let Some(ls) = LocalStack::connect("cloudwatch_logs_payload_on_the_stream_reaches_slack").await
+    else {
+        return;
+    };
+    let kinesis = ls.kinesis();
+    let stream = unique_name("albwatch-e2e-logs");
+    create_stream(&kinesis, &stream, 2).await;
+    put_logs_record(&kinesis, &stream).await;
+    let arn = stream_arn(&kinesis, &stream).await;
+    let mut event = KinesisEvent::default();
+    event.records = read_events(&kinesis, &stream, &arn).await;
+    assert_eq!(event.records.len(), 1);
+
+    let server = slack_stand_in().await;
+    let url = WebhookUrl::parse(&format!("{}{HOOK}", server.uri())).expect("loopback URL");
+    let webhook = SlackWebhook::with_policy(url, fast_policy()).expect("HTTP client");
+    let alerter = Alerter::new(Engine::new(AlertConfig::default()).expect("alert config"));
+    let (response, summary) = alerter.handle_with_summary(&event, &webhook).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!((summary.records, summary.poison), (1, 0));
+    assert_eq!((summary.delivered, summary.failed), (1, 0));
+    let (logs, alb) = split_logs(posted(&server).await);
+    assert!(alb.is_empty(), "{alb:#?}");
+    assert_logs_message(&logs);
+
+    // A redelivered payload is dropped whole: nothing posted again.
+    let (_, summary) = alerter.handle_with_summary(&event, &webhook).await;
+    assert_eq!((summary.duplicates, summary.delivered), (1, 0));
+    assert_eq!(posted(&server).await.len(), 1);
+}
+
 /// Runs the `albwatch` binary with test credentials and no `AWS_ENDPOINT_URL` (the commands get
 /// `--endpoint-url`), killing it after `timeout`.
 fn albwatch(args: &[&str], timeout: Duration) -> Output {
@@ -564,6 +658,9 @@ async fn replay_then_consume_binaries_through_localstack() {
         total["entries_per_second"].as_f64().unwrap_or_default(),
     );
 
+    // A CloudWatch Logs subscription writes to the same stream.
+    put_logs_record(&kinesis, &stream).await;
+
     // albwatch consume --once: the alerter's handler on what GetRecords returns.
     let (stdout, stderr) = albwatch_ok(
         [
@@ -592,11 +689,19 @@ async fn replay_then_consume_binaries_through_localstack() {
     };
     assert_eq!(count(FAILING, Status::Firing), 1, "{notifications:#?}");
     assert_eq!(count(TARGET_GROUP, Status::Firing), 1, "{notifications:#?}");
-    for n in &notifications {
-        assert_eq!(n.source, Source::Alb);
+    let (logs, alb): (Vec<&Notification>, Vec<&Notification>) = notifications
+        .iter()
+        .partition(|n| n.source == Source::CloudwatchLogs);
+    for n in &alb {
         assert_eq!(n.load_balancer, LOAD_BALANCER);
         assert!(!HEALTHY.contains(&n.target.as_str()), "{n:#?}");
     }
+    assert_eq!(logs.len(), 1, "one log-group alert: {notifications:#?}");
+    assert_eq!(
+        (logs[0].load_balancer.as_str(), logs[0].target.as_str()),
+        (LOG_GROUP, LOG_STREAM)
+    );
+    assert_eq!((logs[0].status, logs[0].count_5xx), (Status::Firing, 4));
     let failing = notifications
         .iter()
         .find(|n| n.target == FAILING)
@@ -605,7 +710,7 @@ async fn replay_then_consume_binaries_through_localstack() {
     assert_eq!(failing.target_group.as_deref(), Some(TARGET_GROUP));
     assert!(failing.count_5xx >= 10 && failing.error_rate > Some(0.05));
     assert!(
-        stderr.contains(&format!("{written} records")) && stderr.contains("(0 late,"),
+        stderr.contains(&format!("{} records", written + 1)) && stderr.contains("(0 late,"),
         "every record read, none of it late (records merged across shards by arrival): {stderr}"
     );
 
@@ -627,5 +732,7 @@ async fn replay_then_consume_binaries_through_localstack() {
         .to_vec(),
     )
     .await;
-    assert_incident_messages(&posted(&server).await);
+    let (logs, alb) = split_logs(posted(&server).await);
+    assert_incident_messages(&alb);
+    assert_logs_message(&logs);
 }

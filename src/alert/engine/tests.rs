@@ -413,7 +413,12 @@ fn concurrent_ingestion_counts_like_sequential() {
     assert_eq!(parallel.counters(), sequential.counters());
 }
 
-fn arb_entry() -> impl Strategy<Value = (u32, u32, u16, Option<&'static str>)> {
+/// (minute offset, millisecond in minute, status, error reason)
+type EntrySpec = (u32, u32, u16, Option<&'static str>);
+/// (load balancer, key, all mode, entries, tallies as (minute offset, total))
+type RecordSpec = (usize, usize, bool, Vec<EntrySpec>, Vec<(u32, u64)>);
+
+fn arb_entry() -> impl Strategy<Value = EntrySpec> {
     (
         0u32..5,
         0u32..60_000,
@@ -433,15 +438,7 @@ fn arb_entry() -> impl Strategy<Value = (u32, u32, u16, Option<&'static str>)> {
     )
 }
 
-fn arb_record() -> impl Strategy<
-    Value = (
-        usize,
-        usize,
-        bool,
-        Vec<(u32, u32, u16, Option<&'static str>)>,
-        Vec<(u32, u64)>,
-    ),
-> {
+fn arb_record() -> impl Strategy<Value = RecordSpec> {
     (
         0usize..2,
         0usize..3,
@@ -451,16 +448,7 @@ fn arb_record() -> impl Strategy<
     )
 }
 
-fn build(
-    seq: u64,
-    (lb, key, all, entries, tallies): &(
-        usize,
-        usize,
-        bool,
-        Vec<(u32, u32, u16, Option<&'static str>)>,
-        Vec<(u32, u64)>,
-    ),
-) -> Record<'static> {
+fn build(seq: u64, (lb, key, all, entries, tallies): &RecordSpec) -> Record<'static> {
     let entries: Vec<RecordEntry<'static>> = entries
         .iter()
         .enumerate()
