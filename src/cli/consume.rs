@@ -21,6 +21,9 @@
 //! - A batch whose delivery failed (the handler's `batchItemFailures`) is retried from the
 //!   reported record, at most [`MAX_BATCH_RETRIES`] times, like the deployed mapping; the
 //!   notifications stay pending in the engine either way.
+//! - Records at or before the last sequence number read from a shard are dropped: kinesis-mock
+//!   (LocalStack's Kinesis) hands a shard's first record out again after it, and a consumer
+//!   must never see a record twice from its own reading. Real Kinesis never does this.
 //! - `--once` stops when every shard is caught up (an empty batch with `MillisBehindLatest` 0)
 //!   or closed and read to its end; Ctrl-C stops at once. Both print the totals.
 
@@ -39,7 +42,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::replay::load_aws_config;
 use super::simulate::OutputFormat;
@@ -596,8 +599,16 @@ impl ShardReader {
         if out.millis_behind_latest.unwrap_or(0) == 0 {
             self.at_tip_ms = Some(started_at.timestamp_millis());
         }
-        let count = out.records.len();
+        let mut count = 0;
+        let mut repeated = 0;
         for record in out.records {
+            if let Position::After(last) = &self.position
+                && cmp_sequence(&record.sequence_number, last) != std::cmp::Ordering::Greater
+            {
+                repeated += 1;
+                continue;
+            }
+            count += 1;
             self.position = Position::After(record.sequence_number.clone());
             let record = event_record(
                 record,
@@ -613,6 +624,9 @@ impl ShardReader {
                 .timestamp_millis();
             self.last_arrival_ms = Some(arrival_ms);
             self.buffer.push_back(Buffered { record, arrival_ms });
+        }
+        if repeated > 0 {
+            debug!(shard = %self.id, repeated, "dropped records read before");
         }
         let behind = out.millis_behind_latest.unwrap_or(0);
         self.caught_up = count == 0 && behind == 0;

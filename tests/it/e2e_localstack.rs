@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use albwatch::alert::config::AlertConfig;
 use albwatch::alert::engine::Engine;
-use albwatch::alert::handler::Alerter;
+use albwatch::alert::handler::{Alerter, cmp_sequence};
 use albwatch::alert::notification::{Notification, Source, Status, TargetKind};
 use albwatch::alert::webhook::{RetryPolicy, SlackWebhook, WebhookUrl};
 use albwatch::cli::consume::event_record;
@@ -54,8 +54,6 @@ const LOG_GROUP: &str = "/aws/lambda/albwatch-prod";
 const LOG_STREAM: &str = "2025/06/21/[$LATEST]4f9c2b7e1d8a4c3f9e6b0a5d2c7f1e84";
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
-/// Consecutive empty GetRecords pages taken to mean a shard is drained.
-const EMPTY_PAGES_CAUGHT_UP: u32 = 3;
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn incident_dir() -> PathBuf {
@@ -160,7 +158,7 @@ async fn read_events(
             .expect("GetShardIterator")
             .shard_iterator;
         let started = Instant::now();
-        let mut empty_pages = 0;
+        let mut last: Option<String> = None;
         while let Some(it) = iterator.take() {
             let page = kinesis
                 .get_records()
@@ -169,18 +167,24 @@ async fn read_events(
                 .send()
                 .await
                 .expect("GetRecords");
-            // kinesis-mock may never report zero lag on a shard that received nothing, so a few
-            // empty pages in a row also mean caught up (every record was put before reading).
-            empty_pages = if page.records.is_empty() {
-                empty_pages + 1
-            } else {
-                0
-            };
-            let caught_up = page.records.is_empty()
-                && (page.millis_behind_latest.unwrap_or(0) == 0
-                    || empty_pages >= EMPTY_PAGES_CAUGHT_UP);
+            // kinesis-mock (LocalStack's Kinesis) hands a shard's first record out again after
+            // it (its NextShardIterator does not move past it): drop what was read before, as
+            // `albwatch consume` does.
+            let fresh: Vec<_> = page
+                .records
+                .into_iter()
+                .filter(|r| {
+                    last.as_deref().is_none_or(|l| {
+                        cmp_sequence(&r.sequence_number, l) == std::cmp::Ordering::Greater
+                    })
+                })
+                .collect();
+            let caught_up = fresh.is_empty() && page.millis_behind_latest.unwrap_or(0) == 0;
+            if let Some(r) = fresh.last() {
+                last = Some(r.sequence_number.clone());
+            }
             let now = chrono::Utc::now();
-            for r in page.records {
+            for r in fresh {
                 records.push(event_record(
                     r,
                     &shard_id,
