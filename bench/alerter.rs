@@ -16,31 +16,6 @@ use albwatch::ingest::{Deadline, IngestConfig, MemorySink, OutRecord, ingest_rea
 use albwatch::parser::parse_line;
 use albwatch::record::{ForwardMode, Record, SourceId};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use serde::Deserialize;
-use std::borrow::Cow;
-
-/// The record layout without `#[serde(flatten)]` (header fields inline), to measure what the
-/// flatten buffering of [`Record`] costs. Same fields the alerter reads.
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct FlatRecord<'a> {
-    v: u32,
-    #[serde(borrow)]
-    source: SourceId<'a>,
-    #[serde(borrow)]
-    elb: Cow<'a, str>,
-    #[serde(borrow)]
-    partition_key: Cow<'a, str>,
-    key_kind: albwatch::record::KeyKind,
-    mode: ForwardMode,
-    seq: u64,
-    lines: [u64; 2],
-    #[serde(default, borrow)]
-    entries: Vec<albwatch::record::RecordEntry<'a>>,
-    #[serde(default, borrow)]
-    tallies: Vec<albwatch::record::Tally<'a>>,
-}
-
 const INCIDENT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/fixtures/incident/AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/06/21"
@@ -164,19 +139,6 @@ fn benches(c: &mut Criterion) {
                     scratch.clear();
                     scratch.extend_from_slice(&r.data);
                     n += Record::from_slice(&mut scratch).map_or(0, |r| r.entries.len());
-                }
-                black_box(n)
-            });
-        });
-        group.bench_function(format!("parse_without_flatten_{name}"), |b| {
-            let mut scratch = Vec::new();
-            b.iter(|| {
-                let mut n = 0;
-                for r in records.iter() {
-                    scratch.clear();
-                    scratch.extend_from_slice(&r.data);
-                    n += simd_json::serde::from_slice::<FlatRecord<'_>>(&mut scratch)
-                        .map_or(0, |r| r.entries.len());
                 }
                 black_box(n)
             });

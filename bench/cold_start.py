@@ -4,8 +4,12 @@
 Serves the Lambda Runtime API on 127.0.0.1 (a free port), starts each binary with the usual
 Lambda environment pointing at it and no network endpoint anywhere, and times how long the
 process takes to send its first `GET /2018-06-01/runtime/invocation/next`. That is our own
-init: everything `main` does before it asks for work. Peak RSS (VmHWM) is read from /proc at
-that moment, and the process's open sockets are listed: anything but the stub is a finding.
+init: everything `main` does before it asks for work. At that moment /proc gives the CPU time
+the process has used (the sum of its threads' schedstat run time: a figure that, unlike the
+wall clock, hardly moves when the machine is busy), its peak RSS (VmHWM), and its open sockets:
+anything but the stub is a finding. Each run gets a fresh stub on a fresh port, and binaries
+are run round-robin so that background load affects them alike (compare profile variants by
+passing several builds of the same binary).
 
 With `--invoke`, the first poll is answered with a harmless event (an S3 `s3:TestEvent` for
 `ingest`, a one-record Kinesis batch of junk for `alerter`) and the time to its
@@ -14,6 +18,7 @@ With `--invoke`, the first poll is answered with a harmless event (an S3 `s3:Tes
     python3 bench/cold_start.py target/release/ingest target/release/alerter
     python3 bench/cold_start.py --runs 50 --invoke target/release/alerter
     python3 bench/cold_start.py --trace-connect target/release/ingest   # needs strace
+    python3 bench/cold_start.py /tmp/thin/ingest /tmp/fat/ingest            # compare two builds
 
 Python 3.11, stdlib only. Linux only (/proc).
 """
@@ -409,18 +414,18 @@ class Stats:
         if run.threads is not None:
             self.threads.append(run.threads)
 
-    def report(self, as_json: bool) -> None:
+    def report(self, as_json: bool, width: int) -> None:
         if self.init_ms:
             rss = f"{statistics.median(self.hwm_mib):.1f}" if self.hwm_mib else "?"
             cpu = f"{statistics.median(self.cpu_ms):.2f}" if self.cpu_ms else "?"
             size = self.binary.stat().st_size / 2**20
             print(
-                f"{self.label:<24} {len(self.init_ms):>4}  {summarize(self.init_ms)}  {cpu:>8}"
+                f"{self.label:<{width}} {len(self.init_ms):>4}  {summarize(self.init_ms)}  {cpu:>8}"
                 f"  {rss:>8}  {size:>8.1f}"
             )
             if self.first_event_ms:
                 cpu = f"{statistics.median(self.first_event_cpu_ms):.2f}" if self.first_event_cpu_ms else "?"
-                print(f"{'  first /response':<24} {'':>4}  {summarize(self.first_event_ms)}  {cpu:>8}")
+                print(f"{'  first /response':<{width}} {'':>4}  {summarize(self.first_event_ms)}  {cpu:>8}")
             if as_json:
                 init = sorted(self.init_ms)
                 print(json.dumps({
@@ -475,10 +480,11 @@ def main() -> int:
                     continue
                 run, log = run_once(st.binary, args.invoke, args.timeout, scratch, extra_env)
                 st.add(run, log, i, args)
-        print(f"{'':<24} {'':>4}  {'spawn -> first poll, ms':^23}  {'CPU ms':>8}  {'VmHWM':>8}  {'size':>8}")
-        print(f"{'binary':<24} {'runs':>4}  {'min':>7} {'median':>7} {'p90':>7}  {'(median)':>8}  {'MiB':>8}  {'MiB':>8}")
+        width = max(16, *(len(st.label) for st in stats))
+        print(f"{'':<{width}} {'':>4}  {'spawn -> first poll, ms':^23}  {'CPU ms':>8}  {'VmHWM':>8}  {'size':>8}")
+        print(f"{'binary':<{width}} {'runs':>4}  {'min':>7} {'median':>7} {'p90':>7}  {'(median)':>8}  {'MiB':>8}  {'MiB':>8}")
         for st in stats:
-            st.report(args.json)
+            st.report(args.json, width)
         if args.trace_connect:
             for st in stats:
                 print(f"{st.label}:")
