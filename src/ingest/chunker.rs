@@ -8,12 +8,13 @@
 //! - Before an entry is added, if the serialized entries buffered over **all** keys would
 //!   exceed `max_buffered_bytes`, the largest buffers (first created wins a tie) are cut the
 //!   same way until it fits. Memory is thus bounded whatever the number of targets.
-//! - At the end of the object every key gets a final record covering up to the last line;
-//!   in `errors` mode it carries the key's per-minute [`Tally`]s (all of the object's
-//!   requests), spilling into further tally-only records with the same `lines` when they do
-//!   not fit in one.
+//! - At the end of the object every key gets a final record covering up to the last line.
+//! - In `errors` mode every record carries the key's per-minute [`Tally`]s of the lines it
+//!   covers (every request, not only the 5xx it forwards), spilling into further tally-only
+//!   records with the same `lines` when they do not fit in one. A record's 5xx entries thus
+//!   always arrive with their request counts, whichever Kinesis batch they land in.
 //! - A key's records therefore tile the object: the first starts at line 1, each next one
-//!   starts after the previous one ends (tally spill records repeat the final range), and the
+//!   starts after the previous one ends (tally spill records repeat its range), and the
 //!   last ends at the object's last line. `seq` counts a key's records from 0.
 //! - An entry too large for a record on its own has its longest text fields (URL and user
 //!   agent first) cut and marked with [`TRUNCATION_MARK`]; it is never dropped. If even that
@@ -159,22 +160,25 @@ impl Chunker {
             None => self.add_key(kind, entry),
         };
         let forward = match self.mode {
-            ForwardMode::Errors => {
-                self.keys[idx].tally(entry);
-                entry.is_5xx()
-            }
+            ForwardMode::Errors => entry.is_5xx(),
             ForwardMode::All => true,
         };
         if forward {
             self.serialize(line, entry);
             self.append(idx, line);
         }
+        // After `append`: a record it cuts ends at the previous line, so its tallies must not
+        // count this one.
+        if self.mode == ForwardMode::Errors {
+            self.keys[idx].tally(entry);
+        }
     }
 
     /// Emits every key's final record(s); `last_line` is the object's last line number.
     pub fn finish(&mut self, last_line: u64) {
         for idx in 0..self.keys.len() {
-            self.finish_key(idx, last_line);
+            self.cut(idx, last_line);
+            self.keys[idx].entries = Vec::new();
         }
         self.buffered = 0;
     }
@@ -317,51 +321,17 @@ impl Chunker {
         best.map(|(idx, _)| idx)
     }
 
-    /// Emits key `idx`'s buffered entries as a record covering lines `start..=end`.
+    /// Emits key `idx`'s buffered entries as a record covering lines `start..=end`, with
+    /// (`errors` mode) the tallies of those lines; tallies that do not fit spill into further
+    /// tally-only records with the same `lines`.
     fn cut(&mut self, idx: usize, end: u64) {
-        let state = &mut self.keys[idx];
-        let end = end.max(state.start);
-        let mut data = Vec::with_capacity(state.overhead + state.entries.len());
-        write_header(
-            &mut data,
-            &self.source,
-            state,
-            self.mode,
-            state.seq,
-            [state.start, end],
-        );
-        data.extend_from_slice(ENTRIES_OPEN);
-        data.extend_from_slice(&state.entries);
-        data.extend_from_slice(ARRAY_CLOSE);
-        if self.mode == ForwardMode::Errors {
-            data.extend_from_slice(TALLIES_OPEN);
-            data.extend_from_slice(ARRAY_CLOSE);
-        }
-        data.extend_from_slice(OBJECT_CLOSE);
-        self.buffered = self.buffered.saturating_sub(state.entries.len());
-        let record = OutRecord {
-            partition_key: state.key.clone(),
-            data,
-            seq: state.seq,
-            lines: [state.start, end],
-            entries: state.count,
-        };
-        state.entries.clear();
-        state.count = 0;
-        state.seq += 1;
-        state.start = end + 1;
-        self.emit(record);
-    }
-
-    fn finish_key(&mut self, idx: usize, last_line: u64) {
         let mode = self.mode;
         let max_record = self.max_record;
         let state = &mut self.keys[idx];
-        let end = last_line.max(state.start);
-        let tallies: Vec<Vec<u8>> = state
-            .tallies
+        let end = end.max(state.start);
+        let tallies: Vec<Vec<u8>> = std::mem::take(&mut state.tallies)
             .iter()
-            .map(|(minute, c)| {
+            .filter_map(|(minute, c)| {
                 serde_json::to_vec(&Tally {
                     minute: Cow::Borrowed(minute),
                     total: c.total,
@@ -370,10 +340,10 @@ impl Chunker {
                     s4xx: c.s4xx,
                     s5xx: c.s5xx,
                 })
-                .unwrap_or_default()
+                .ok()
             })
-            .filter(|t| !t.is_empty())
             .collect();
+        self.buffered = self.buffered.saturating_sub(state.entries.len());
         let mut pending = tallies.iter().peekable();
         let mut records = Vec::new();
         loop {
@@ -422,14 +392,13 @@ impl Chunker {
                 entries: state.count,
             });
             state.seq += 1;
-            state.entries = Vec::new();
+            state.entries.clear();
             state.count = 0;
             if pending.peek().is_none() {
                 break;
             }
         }
         state.start = end + 1;
-        state.tallies = BTreeMap::new();
         for record in records {
             self.emit(record);
         }
@@ -795,6 +764,35 @@ mod tests {
                 .find(|e| e.line == 2)
                 .unwrap();
             assert!(cut.request_url.unwrap().ends_with(TRUNCATION_MARK));
+        }
+    }
+
+    #[test]
+    fn every_record_carries_the_tallies_of_its_own_lines() {
+        // One target, a 5xx every third line over three minutes, small records: the object is
+        // cut many times, and each range's tallies must count exactly its lines.
+        let lines: Vec<_> = (0..300)
+            .map(|i| {
+                let status = if i % 3 == 0 { "502" } else { "200" };
+                line("10.0.1.11:8080", status, 45 + i / 100, "p")
+            })
+            .collect();
+        for (max_record, max_buffered) in [(2048, 8 << 20), (1 << 20, 4096)] {
+            let config = config(ForwardMode::Errors, max_record, max_buffered);
+            let (records, _) = run(&lines, &config);
+            check(&records, &config, 300);
+            let mut ranges: BTreeMap<[u64; 2], (u64, u64, u64)> = BTreeMap::new();
+            for r in records.iter().map(parsed) {
+                let e = ranges.entry(r.header.lines).or_default();
+                e.0 += r.tallies.iter().map(|t| t.total).sum::<u64>();
+                e.1 += r.tallies.iter().map(|t| t.s5xx).sum::<u64>();
+                e.2 += r.entries.len() as u64;
+            }
+            assert!(ranges.len() > 3, "{max_record}/{max_buffered}: {ranges:?}");
+            for ([a, b], (total, s5xx, entries)) in ranges {
+                assert_eq!(total, b - a + 1, "lines {a}..={b}");
+                assert_eq!(s5xx, entries, "lines {a}..={b}");
+            }
         }
     }
 
