@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# Run LocalStack on this host without Docker, on 127.0.0.1:4566 only ($LOCALSTACK_PORT to change).
+# Run LocalStack on this host without Docker, on 127.0.0.1:4566 only ($LOCALSTACK_PORT to change),
+# and set up the local rehearsal (README "Local rehearsal with LocalStack").
 #
 #   scripts/localstack.sh start    # install (first time) and start; waits until healthy
 #   scripts/localstack.sh stop     # stop what `start` started (idempotent)
 #   scripts/localstack.sh status   # exit 0 if a healthy LocalStack answers on the port
 #   scripts/localstack.sh env      # print the export lines for clients (eval "$(... env)")
 #   scripts/localstack.sh install  # only create the venv and install kinesis-mock
+#   scripts/localstack.sh setup    # after start: the rehearsal's resources + a Slack stand-in
+#       creates (idempotent) S3 bucket albwatch-logs, SQS queue albwatch-ingest, the bucket's
+#       s3:ObjectCreated:* notification to it (AWSLogs/*.log.gz, as in template.yaml) and the
+#       2-shard Kinesis stream albwatch (scripts/rehearsal_setup.py, run with the venv's boto3;
+#       $ALBWATCH_REHEARSAL_BUCKET/_QUEUE/_STREAM/_SHARDS change them), then starts
+#       scripts/slack_standin.py on 127.0.0.1:4599 ($SLACK_STANDIN_PORT): it answers every POST
+#       `ok` and appends the bodies to .localstack/slack.jsonl (emptied when it starts).
+#       `stop` stops the stand-in too.
 #   scripts/localstack.sh acquire ID / release ID
 #       shared use by concurrent test runs (ID = the caller's pid): acquire starts LocalStack
 #       or reuses a running one; release stops it when the last holder leaves, but only if an
@@ -32,6 +41,11 @@ SERVICES="${LOCALSTACK_SERVICES:-s3,kinesis,sqs,secretsmanager,sns}"
 START_TIMEOUT="${LOCALSTACK_START_TIMEOUT:-90}"
 LEASE_DIR="$STATE_DIR/leases"
 STARTED_BY_ACQUIRE="$STATE_DIR/started-by-acquire"
+STANDIN_PORT="${SLACK_STANDIN_PORT:-4599}"
+STANDIN_URL="http://127.0.0.1:$STANDIN_PORT/services/T000/B000/XXXX"
+STANDIN_PID_FILE="$STATE_DIR/slack-standin.pid"
+STANDIN_LOG="$STATE_DIR/slack-standin.log"
+STANDIN_OUT="$STATE_DIR/slack.jsonl"
 
 log() { echo "localstack.sh: $*" >&2; }
 
@@ -195,6 +209,87 @@ cmd_stop() {
   rm -f "$PID_FILE" "$STARTED_BY_ACQUIRE"
 }
 
+# The Slack stand-in's pid, if the pid file names a live slack_standin.py.
+standin_pid() {
+  [[ -f "$STANDIN_PID_FILE" ]] || return 1
+  local pid
+  pid="$(cat "$STANDIN_PID_FILE")"
+  [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" |
+    grep -q 'slack_standin.py' && echo "$pid"
+}
+
+start_standin() {
+  local pid
+  if pid="$(standin_pid)"; then
+    log "reusing the Slack stand-in already running (pid $pid, messages in $STANDIN_OUT)"
+    return 0
+  fi
+  if (exec 3<>"/dev/tcp/127.0.0.1/$STANDIN_PORT") 2>/dev/null; then
+    log "127.0.0.1:$STANDIN_PORT is taken by something else (SLACK_STANDIN_PORT to change):"
+    ss -ltnp "sport = :$STANDIN_PORT" >&2 2>/dev/null || true
+    return 1
+  fi
+  mkdir -p "$STATE_DIR"
+  : >"$STANDIN_OUT"
+  (
+    exec 9>&-
+    exec setsid "$VENV/bin/python" -u "$ROOT/scripts/slack_standin.py" \
+      --port "$STANDIN_PORT" --out "$STANDIN_OUT" </dev/null >"$STANDIN_LOG" 2>&1
+  ) &
+  pid=$!
+  echo "$pid" >"$STANDIN_PID_FILE"
+  for _ in $(seq 1 40); do
+    if curl -fsS --max-time 1 "http://127.0.0.1:$STANDIN_PORT/" >/dev/null 2>&1; then
+      log "Slack stand-in listening on 127.0.0.1:$STANDIN_PORT (pid $pid, log $STANDIN_LOG)"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.25
+  done
+  log "the Slack stand-in did not start; $STANDIN_LOG:"
+  cat "$STANDIN_LOG" >&2 || true
+  stop_standin
+  return 1
+}
+
+stop_standin() {
+  local pid
+  if pid="$(standin_pid)"; then
+    log "stopping the Slack stand-in (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 20); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$STANDIN_PID_FILE"
+}
+
+cmd_setup() {
+  if ! healthy; then
+    log "no healthy LocalStack on $HOST_PORT: run scripts/localstack.sh start first"
+    return 1
+  fi
+  ensure_venv
+  if ! "$VENV/bin/python" -c 'import boto3' 2>/dev/null; then
+    log "boto3 is not importable in $VENV (it comes with localstack-core)"
+    return 1
+  fi
+  log "creating the rehearsal resources in the LocalStack on $HOST_PORT"
+  # Always this LocalStack, whatever AWS_* the caller has: never a real account.
+  (
+    unset AWS_PROFILE AWS_SESSION_TOKEN
+    eval "$(print_env)"
+    "$VENV/bin/python" "$ROOT/scripts/rehearsal_setup.py"
+  )
+  start_standin
+  cat <<EOF
+  Slack stand-in       $STANDIN_URL
+                       (any path; bodies appended to .localstack/slack.jsonl, log .localstack/slack-standin.log)
+EOF
+}
+
 # acquire/release run one at a time (flock on fd 9).
 lock() {
   mkdir -p "$LEASE_DIR"
@@ -236,7 +331,11 @@ cmd_release() {
 
 case "${1:-}" in
   start) cmd_start ;;
-  stop) cmd_stop ;;
+  stop)
+    cmd_stop
+    stop_standin
+    ;;
+  setup) cmd_setup ;;
   status) healthy ;;
   env) print_env ;;
   install)
@@ -247,7 +346,7 @@ case "${1:-}" in
   acquire) cmd_acquire "${2:-}" ;;
   release) cmd_release "${2:-}" ;;
   *)
-    echo "usage: $0 start|stop|status|env|install|acquire ID|release ID" >&2
+    echo "usage: $0 start|setup|stop|status|env|install|acquire ID|release ID" >&2
     exit 2
     ;;
 esac
