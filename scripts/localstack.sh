@@ -221,6 +221,11 @@ standin_pid() {
 start_standin() {
   local pid
   if pid="$(standin_pid)"; then
+    if ! curl -fsS --max-time 1 "http://127.0.0.1:$STANDIN_PORT/" 2>/dev/null |
+      grep -q 'albwatch Slack stand-in'; then
+      log "the Slack stand-in (pid $pid) does not answer on port $STANDIN_PORT: run stop first"
+      return 1
+    fi
     log "reusing the Slack stand-in already running (pid $pid, messages in $STANDIN_OUT)"
     return 0
   fi
