@@ -28,6 +28,18 @@ use serde::{Deserialize, Serialize};
 /// The version this build writes and reads.
 pub const RECORD_VERSION: u32 = 1;
 
+/// Deserializes an optional string borrowed from the input where the format allows it (always
+/// with simd-json, which unescapes in place). serde's own `Option<Cow<str>>` always allocates
+/// a `String`: it borrows only a `Cow<str>` that is not wrapped.
+fn borrowed_opt<'de: 'a, 'a, D>(d: D) -> Result<Option<Cow<'a, str>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowed<'a>>::deserialize(d)?.map(|b| b.0))
+}
+
 /// Which log object a record came from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SourceId<'a> {
@@ -38,10 +50,10 @@ pub struct SourceId<'a> {
     #[serde(borrow)]
     pub key: Cow<'a, str>,
     /// The object's ETag, when known.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
     pub etag: Option<Cow<'a, str>>,
     /// The object's version id, when the bucket is versioned.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
     pub version_id: Option<Cow<'a, str>>,
 }
 
@@ -102,19 +114,19 @@ pub struct RecordEntry<'a> {
     #[serde(borrow)]
     pub time: Cow<'a, str>,
     /// Client address.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
     pub client_ip: Option<Cow<'a, str>>,
     /// Client port.
     #[serde(default)]
     pub client_port: Option<u16>,
     /// Target address (`None` when the load balancer answered itself).
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
     pub target_ip: Option<Cow<'a, str>>,
     /// Target port.
     #[serde(default)]
     pub target_port: Option<u16>,
     /// Target group ARN.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
     pub target_group_arn: Option<Cow<'a, str>>,
     /// Status code the load balancer returned.
     #[serde(default)]
@@ -123,25 +135,25 @@ pub struct RecordEntry<'a> {
     #[serde(default)]
     pub target_status_code: Option<u16>,
     /// Request method.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
     pub request_verb: Option<Cow<'a, str>>,
     /// Request URL (attacker-controlled text).
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
     pub request_url: Option<Cow<'a, str>>,
     /// Request protocol.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
     pub request_proto: Option<Cow<'a, str>>,
     /// User agent (attacker-controlled text).
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
     pub user_agent: Option<Cow<'a, str>>,
     /// `error_reason`.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
     pub error_reason: Option<Cow<'a, str>>,
     /// Desync `classification`.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
     pub classification: Option<Cow<'a, str>>,
     /// X-Amzn-Trace-Id.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
     pub trace_id: Option<Cow<'a, str>>,
 }
 
@@ -265,6 +277,26 @@ mod tests {
             Record::from_slice(&mut junk),
             Err(RecordError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn optional_strings_borrow_from_the_input() {
+        let mut data = sample().into_bytes();
+        let r = Record::from_slice(&mut data).unwrap();
+        assert!(matches!(r.header.source.etag, Some(Cow::Borrowed("e1"))));
+        assert!(matches!(
+            r.entries[0].request_url,
+            Some(Cow::Borrowed("https://x/<!channel>"))
+        ));
+        assert_eq!(r.entries[0].user_agent, None);
+        assert_eq!(r.header.source.version_id, None);
+        // serde_json cannot borrow an escaped string; it still reads it.
+        let json =
+            r#"{"line":1,"time":"t","user_agent":"a \"b\"","trace_id":"x","error_reason":null}"#;
+        let e: RecordEntry<'_> = serde_json::from_str(json).unwrap();
+        assert_eq!(e.user_agent.as_deref(), Some("a \"b\""));
+        assert!(matches!(e.trace_id, Some(Cow::Borrowed("x"))));
+        assert_eq!(e.error_reason, None);
     }
 
     #[test]
