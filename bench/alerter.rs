@@ -5,6 +5,9 @@
 //! - `all` mode: every entry in the full JSON form (~1 000+ entries per record);
 //! - `errors` mode: the fixture's 5xx lines repeated, so records are full of compact 5xx
 //!   entries (~2 000+ per record) plus tallies.
+//!
+//! `parse_only_*` parses with [`Record::from_slice`] (fresh simd-json buffers per record),
+//! `parse_reused_*` with one [`RecordParser`] as the engine does.
 
 use std::hint::black_box;
 use std::ops::ControlFlow;
@@ -14,7 +17,7 @@ use albwatch::alert::engine::Engine;
 use albwatch::decode::{DecodeOptions, LineSource};
 use albwatch::ingest::{Deadline, IngestConfig, MemorySink, OutRecord, ingest_reader};
 use albwatch::parser::parse_line;
-use albwatch::record::{ForwardMode, Record, SourceId};
+use albwatch::record::{ForwardMode, Record, RecordParser, SourceId};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 const INCIDENT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -139,6 +142,22 @@ fn benches(c: &mut Criterion) {
                     scratch.clear();
                     scratch.extend_from_slice(&r.data);
                     n += Record::from_slice(&mut scratch).map_or(0, |r| r.entries.len());
+                }
+                black_box(n)
+            });
+        });
+        group.bench_function(format!("parse_reused_{name}"), |b| {
+            let mut scratch = Vec::new();
+            let mut parser = RecordParser::default();
+            b.iter(|| {
+                let mut n = 0;
+                for r in records.iter() {
+                    scratch.clear();
+                    scratch.extend_from_slice(&r.data);
+                    scratch.resize(r.data.len() + RecordParser::PADDING, b' ');
+                    n += parser
+                        .parse_padded(&mut scratch, r.data.len())
+                        .map_or(0, |r| r.entries.len());
                 }
                 black_box(n)
             });

@@ -210,14 +210,71 @@ pub enum RecordError {
 }
 
 impl<'a> Record<'a> {
-    /// Parses a record in place with simd-json (the buffer is used as scratch space).
+    /// Parses a record in place with simd-json (the buffer is used as scratch space). To parse
+    /// many records, [`RecordParser`] reuses simd-json's buffers instead of allocating them for
+    /// every record.
     pub fn from_slice(data: &'a mut [u8]) -> Result<Self, RecordError> {
         let record: Record<'a> = simd_json::serde::from_slice(data)
             .map_err(|e| RecordError::Malformed(e.to_string()))?;
-        if record.header.v != RECORD_VERSION {
-            return Err(RecordError::Version(record.header.v));
+        record.checked()
+    }
+
+    fn checked(self) -> Result<Self, RecordError> {
+        if self.header.v != RECORD_VERSION {
+            return Err(RecordError::Version(self.header.v));
         }
-        Ok(record)
+        Ok(self)
+    }
+}
+
+/// Parses records one after another, reusing simd-json's scratch buffers and tape (a ~1 MB
+/// record otherwise allocates and grows several buffers of its size).
+pub struct RecordParser {
+    buffers: simd_json::Buffers,
+    /// Always empty between calls; kept for its allocation.
+    tape: simd_json::Tape<'static>,
+}
+
+impl Default for RecordParser {
+    fn default() -> Self {
+        Self {
+            buffers: simd_json::Buffers::default(),
+            tape: simd_json::Tape(Vec::new()),
+        }
+    }
+}
+
+impl std::fmt::Debug for RecordParser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordParser")
+            .field("tape_capacity", &self.tape.0.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecordParser {
+    /// Bytes [`RecordParser::parse_padded`] needs after the record.
+    pub const PADDING: usize = simd_json::INPUT_PADDING;
+
+    /// Parses the record `data[..len]` in place, like [`Record::from_slice`]; `data[len..]` is
+    /// padding of at least [`RecordParser::PADDING`] bytes (any content, left unchanged), which
+    /// spares simd-json a copy of the record.
+    pub fn parse_padded<'a>(
+        &mut self,
+        data: &'a mut [u8],
+        len: usize,
+    ) -> Result<Record<'a>, RecordError> {
+        let malformed = |e: simd_json::Error| RecordError::Malformed(e.to_string());
+        let mut tape: simd_json::Tape<'a> =
+            std::mem::replace(&mut self.tape, simd_json::Tape(Vec::new())).reset();
+        if let Err(e) = simd_json::fill_tape_padded(data, len, &mut self.buffers, &mut tape) {
+            self.tape = tape.reset();
+            return Err(malformed(e));
+        }
+        let mut de = simd_json::Deserializer::from_tape(tape);
+        let record = Record::deserialize(&mut de);
+        self.tape = de.into_tape().reset();
+        record.map_err(malformed)?.checked()
     }
 }
 
@@ -277,6 +334,42 @@ mod tests {
             Record::from_slice(&mut junk),
             Err(RecordError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_reused_parser_reads_records_like_from_slice() {
+        let mut parser = RecordParser::default();
+        for text in [sample(), sample().replace("\"seq\":3", "\"seq\":4")] {
+            let mut expected_data = text.clone().into_bytes();
+            let expected = Record::from_slice(&mut expected_data).unwrap();
+            let mut data = text.into_bytes();
+            let len = data.len();
+            data.resize(len + RecordParser::PADDING, b'x');
+            assert_eq!(parser.parse_padded(&mut data, len).unwrap(), expected);
+            assert!(data[len..].iter().all(|&b| b == b'x'));
+        }
+        let mut v2 = sample().replace("\"v\":1", "\"v\":2").into_bytes();
+        let len = v2.len();
+        v2.resize(len + RecordParser::PADDING, b' ');
+        assert!(matches!(
+            parser.parse_padded(&mut v2, len),
+            Err(RecordError::Version(2))
+        ));
+        for junk in [&b"{not json"[..], b"", b"[1,2]"] {
+            let mut data = junk.to_vec();
+            data.resize(junk.len() + RecordParser::PADDING, b' ');
+            assert!(matches!(
+                parser.parse_padded(&mut data, junk.len()),
+                Err(RecordError::Malformed(_))
+            ));
+        }
+        let mut short = sample().into_bytes();
+        let len = short.len();
+        assert!(parser.parse_padded(&mut short, len).is_err());
+        let mut data = sample().into_bytes();
+        let len = data.len();
+        data.resize(len + RecordParser::PADDING, 0);
+        assert_eq!(parser.parse_padded(&mut data, len).unwrap().header.seq, 3);
     }
 
     #[test]

@@ -54,14 +54,22 @@ use crate::alert::dedupe::DedupeSet;
 use crate::alert::notification::{Notification, Source, Status, TargetKind};
 use crate::alert::state::{Dated, Decision, Delivered, KeyTrack, OpenView, Timing};
 use crate::alert::window::{AddOutcome, KeyId, WindowAgg, WindowKey, Windows, micros_to_datetime};
-use crate::record::{KeyKind, Record, RecordError, RecordHeader};
+use crate::record::{KeyKind, Record, RecordError, RecordHeader, RecordParser};
 
 /// Scratch buffers larger than this are released after use.
 const MAX_RETAINED_SCRATCH: usize = 4 << 20;
 
+/// What [`Engine::ingest_bytes`] reuses from one record to the next on a thread.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// Copy of the record being parsed (simd-json parses in place), plus padding.
+    buf: Vec<u8>,
+    /// simd-json's buffers and tape.
+    parser: RecordParser,
+}
+
 thread_local! {
-    /// Reusable copy of the record being parsed (simd-json parses in place).
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
 }
 
 /// A record that can never be processed (unparseable or another format version).
@@ -192,15 +200,18 @@ impl Engine {
     }
 
     /// Parses and ingests one record, copying `data` into a reusable per-thread scratch
-    /// buffer first (simd-json parses in place).
+    /// buffer first (simd-json parses in place) and reusing the thread's parser buffers.
     pub fn ingest_bytes(&self, data: &[u8]) -> Result<Ingested, PoisonRecord> {
-        SCRATCH.with(|scratch| {
-            let mut buf = scratch.borrow_mut();
-            buf.clear();
-            buf.extend_from_slice(data);
-            let result = self.ingest_slice(&mut buf);
-            if buf.capacity() > MAX_RETAINED_SCRATCH {
-                *buf = Vec::new();
+        SCRATCH.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let scratch = cell.get_or_insert_with(Scratch::default);
+            scratch.buf.clear();
+            scratch.buf.extend_from_slice(data);
+            scratch.buf.resize(data.len() + RecordParser::PADDING, b' ');
+            let parsed = scratch.parser.parse_padded(&mut scratch.buf, data.len());
+            let result = self.ingest_parsed(parsed);
+            if scratch.buf.capacity() > MAX_RETAINED_SCRATCH {
+                *cell = None;
             }
             result
         })
@@ -208,7 +219,14 @@ impl Engine {
 
     /// Parses (in place: `data` is overwritten) and ingests one record.
     pub fn ingest_slice(&self, data: &mut [u8]) -> Result<Ingested, PoisonRecord> {
-        match Record::from_slice(data) {
+        self.ingest_parsed(Record::from_slice(data))
+    }
+
+    fn ingest_parsed(
+        &self,
+        parsed: Result<Record<'_>, RecordError>,
+    ) -> Result<Ingested, PoisonRecord> {
+        match parsed {
             Ok(record) => Ok(self.ingest(&record)),
             Err(e) => {
                 self.counters.poison.fetch_add(1, Ordering::Relaxed);
