@@ -136,7 +136,8 @@ pub struct RecordHeader<'a> {
 }
 
 /// One 5xx (or, in `all` mode, any) entry as the alerter reads it. `all`-mode records carry more
-/// keys; they are ignored here.
+/// keys; they are ignored here. The ingest leaves out absent (`None`) fields of `errors`-mode
+/// entries instead of writing `null`: readers treat a missing field as `null`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordEntry<'a> {
     /// Line number in the source object.
@@ -145,46 +146,96 @@ pub struct RecordEntry<'a> {
     #[serde(borrow)]
     pub time: Cow<'a, str>,
     /// Client address.
-    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "borrowed_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_ip: Option<Cow<'a, str>>,
     /// Client port.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_port: Option<u16>,
     /// Target address (`None` when the load balancer answered itself).
-    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "borrowed_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_ip: Option<Cow<'a, str>>,
     /// Target port.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_port: Option<u16>,
     /// Target group ARN.
-    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "borrowed_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_group_arn: Option<Cow<'a, str>>,
     /// Status code the load balancer returned.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elb_status_code: Option<u16>,
     /// Status code the target returned.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_status_code: Option<u16>,
     /// Request method.
-    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "borrowed_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_verb: Option<Cow<'a, str>>,
     /// Request URL (attacker-controlled text).
-    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "borrowed_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_url: Option<Cow<'a, str>>,
     /// Request protocol.
-    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "borrowed_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_proto: Option<Cow<'a, str>>,
     /// User agent (attacker-controlled text).
-    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "borrowed_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub user_agent: Option<Cow<'a, str>>,
     /// `error_reason`.
-    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "borrowed_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub error_reason: Option<Cow<'a, str>>,
     /// Desync `classification`.
-    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "borrowed_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub classification: Option<Cow<'a, str>>,
     /// X-Amzn-Trace-Id.
-    #[serde(default, borrow, deserialize_with = "borrowed_opt")]
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "borrowed_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub trace_id: Option<Cow<'a, str>>,
 }
 
@@ -351,6 +402,12 @@ mod tests {
         let r = Record::from_slice(&mut data).unwrap();
         let key = r.header.dedupe_key();
         let mut again = serde_json::to_vec(&r).unwrap();
+        // Absent entry fields are left out, not written as null.
+        let entry = serde_json::to_string(&r.entries[0]).unwrap();
+        assert!(
+            entry.contains("\"request_url\":") && !entry.contains("null"),
+            "{entry}"
+        );
         let r2 = Record::from_slice(&mut again).unwrap();
         assert_eq!(r2.header.dedupe_key(), key);
         assert_eq!(r2.entries, r.entries);
