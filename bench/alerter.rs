@@ -7,7 +7,8 @@
 //!   entries (~2 000+ per record) plus tallies.
 //!
 //! `parse_only_*` parses with [`Record::from_slice`] (fresh simd-json buffers per record),
-//! `parse_reused_*` with one [`RecordParser`] as the engine does.
+//! `parse_reused_*` with one [`RecordParser`] into whole records (the engine reuses a parser
+//! too, but streams entries into its windows with `parse_padded_into`).
 
 use std::hint::black_box;
 use std::ops::ControlFlow;

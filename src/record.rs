@@ -309,6 +309,162 @@ impl<'a> Record<'a> {
     }
 }
 
+/// Receives a record's entries and tallies one at a time, as [`RecordParser::parse_padded_into`]
+/// reads them (no `Vec` of entries is built).
+pub trait RecordSink {
+    /// One entry, in record order.
+    fn entry(&mut self, entry: &RecordEntry<'_>);
+    /// One tally, in record order.
+    fn tally(&mut self, tally: &Tally<'_>);
+}
+
+/// The top-level keys of a record.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum RecordField {
+    V,
+    Source,
+    Elb,
+    PartitionKey,
+    KeyKind,
+    Mode,
+    Seq,
+    Lines,
+    Entries,
+    Tallies,
+    #[serde(other)]
+    Other,
+}
+
+/// Reads a record's top-level object into its header, handing entries and tallies to a sink.
+/// Accepts exactly what `Record`'s derived `Deserialize` accepts (keys in any order, unknown
+/// keys ignored, duplicates rejected).
+struct Streamed<'s, S>(&'s mut S);
+
+/// Reads the `entries` array into a sink.
+struct SinkEntries<'s, S>(&'s mut S);
+
+/// Reads the `tallies` array into a sink.
+struct SinkTallies<'s, S>(&'s mut S);
+
+impl<'de, S: RecordSink> serde::de::DeserializeSeed<'de> for Streamed<'_, S> {
+    type Value = RecordHeader<'de>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, S: RecordSink> serde::de::Visitor<'de> for Streamed<'_, S> {
+    type Value = RecordHeader<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a record object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        fn set<T, E: Error>(slot: &mut Option<T>, name: &'static str, v: T) -> Result<(), E> {
+            if slot.is_some() {
+                return Err(E::duplicate_field(name));
+            }
+            *slot = Some(v);
+            Ok(())
+        }
+        fn need<T, E: Error>(slot: Option<T>, name: &'static str) -> Result<T, E> {
+            slot.ok_or_else(|| E::missing_field(name))
+        }
+        let (mut v, mut source, mut elb, mut partition_key) = (None, None, None, None);
+        let (mut key_kind, mut mode, mut seq, mut lines) = (None, None, None, None);
+        let (mut entries, mut tallies) = (false, false);
+        while let Some(field) = map.next_key::<RecordField>()? {
+            match field {
+                RecordField::V => set(&mut v, "v", map.next_value()?)?,
+                RecordField::Source => set(&mut source, "source", map.next_value()?)?,
+                RecordField::Elb => set(&mut elb, "elb", map.next_value()?)?,
+                RecordField::PartitionKey => {
+                    set(&mut partition_key, "partition_key", map.next_value()?)?;
+                }
+                RecordField::KeyKind => set(&mut key_kind, "key_kind", map.next_value()?)?,
+                RecordField::Mode => set(&mut mode, "mode", map.next_value()?)?,
+                RecordField::Seq => set(&mut seq, "seq", map.next_value()?)?,
+                RecordField::Lines => set(&mut lines, "lines", map.next_value()?)?,
+                RecordField::Entries => {
+                    if std::mem::replace(&mut entries, true) {
+                        return Err(A::Error::duplicate_field("entries"));
+                    }
+                    map.next_value_seed(SinkEntries(&mut *self.0))?;
+                }
+                RecordField::Tallies => {
+                    if std::mem::replace(&mut tallies, true) {
+                        return Err(A::Error::duplicate_field("tallies"));
+                    }
+                    map.next_value_seed(SinkTallies(&mut *self.0))?;
+                }
+                RecordField::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(RecordHeader {
+            v: need(v, "v")?,
+            source: need(source, "source")?,
+            elb: need(elb, "elb")?,
+            partition_key: need(partition_key, "partition_key")?,
+            key_kind: need(key_kind, "key_kind")?,
+            mode: need(mode, "mode")?,
+            seq: need(seq, "seq")?,
+            lines: need(lines, "lines")?,
+        })
+    }
+}
+
+impl<'de, S: RecordSink> serde::de::DeserializeSeed<'de> for SinkEntries<'_, S> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, S: RecordSink> serde::de::Visitor<'de> for SinkEntries<'_, S> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of entries")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(e) = seq.next_element::<RecordEntry<'de>>()? {
+            self.0.entry(&e);
+        }
+        Ok(())
+    }
+}
+
+impl<'de, S: RecordSink> serde::de::DeserializeSeed<'de> for SinkTallies<'_, S> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, S: RecordSink> serde::de::Visitor<'de> for SinkTallies<'_, S> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of tallies")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(t) = seq.next_element::<Tally<'de>>()? {
+            self.0.tally(&t);
+        }
+        Ok(())
+    }
+}
+
 /// Parses records one after another, reusing simd-json's scratch buffers and tape (a ~1 MB
 /// record otherwise allocates and grows several buffers of its size).
 pub struct RecordParser {
@@ -357,6 +513,33 @@ impl RecordParser {
         let record = Record::deserialize(&mut de);
         self.tape = de.into_tape().reset();
         record.map_err(malformed)?.checked()
+    }
+
+    /// Like [`RecordParser::parse_padded`], but hands each entry and tally to `sink` as it is
+    /// read and returns only the header. On error the sink has seen part of the record: discard
+    /// what it collected.
+    pub fn parse_padded_into<'a, S: RecordSink>(
+        &mut self,
+        data: &'a mut [u8],
+        len: usize,
+        sink: &mut S,
+    ) -> Result<RecordHeader<'a>, RecordError> {
+        use serde::de::DeserializeSeed;
+        let malformed = |e: simd_json::Error| RecordError::Malformed(e.to_string());
+        let mut tape: simd_json::Tape<'a> =
+            std::mem::replace(&mut self.tape, simd_json::Tape(Vec::new())).reset();
+        if let Err(e) = simd_json::fill_tape_padded(data, len, &mut self.buffers, &mut tape) {
+            self.tape = tape.reset();
+            return Err(malformed(e));
+        }
+        let mut de = simd_json::Deserializer::from_tape(tape);
+        let header = Streamed(sink).deserialize(&mut de);
+        self.tape = de.into_tape().reset();
+        let header = header.map_err(malformed)?;
+        if header.v != RECORD_VERSION {
+            return Err(RecordError::Version(header.v));
+        }
+        Ok(header)
     }
 }
 
@@ -458,6 +641,70 @@ mod tests {
         let len = data.len();
         data.resize(len + RecordParser::PADDING, 0);
         assert_eq!(parser.parse_padded(&mut data, len).unwrap().header.seq, 3);
+    }
+
+    /// Collects what a streaming parse hands over, as JSON.
+    #[derive(Default)]
+    struct Collect {
+        entries: Vec<String>,
+        tallies: Vec<String>,
+    }
+
+    impl RecordSink for Collect {
+        fn entry(&mut self, e: &RecordEntry<'_>) {
+            self.entries.push(serde_json::to_string(e).unwrap());
+        }
+
+        fn tally(&mut self, t: &Tally<'_>) {
+            self.tallies.push(serde_json::to_string(t).unwrap());
+        }
+    }
+
+    fn to_json<T: Serialize>(items: &[T]) -> Vec<String> {
+        items
+            .iter()
+            .map(|i| serde_json::to_string(i).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_streaming_parse_reads_what_a_whole_parse_reads() {
+        let reordered = r#"{"entries":[{"line":1,"time":"t1","elb_status_code":503},{"time":"t2","line":2}],"x":{"y":[1]},"tallies":[],"lines":[1,2],"seq":9,"mode":"all","key_kind":"load_balancer","partition_key":"p","elb":"e","source":{"bucket":"b","key":"k"},"v":1}"#;
+        let mut parser = RecordParser::default();
+        for text in [
+            sample(),
+            reordered.to_owned(),
+            sample().replace(",\"tallies\":[", ",\"z\":null,\"tallies\":["),
+        ] {
+            let mut whole = text.clone().into_bytes();
+            let expected = Record::from_slice(&mut whole).unwrap();
+            let mut data = text.into_bytes();
+            let len = data.len();
+            data.resize(len + RecordParser::PADDING, b' ');
+            let mut sink = Collect::default();
+            let header = parser.parse_padded_into(&mut data, len, &mut sink).unwrap();
+            assert_eq!(header, expected.header);
+            assert_eq!(sink.entries, to_json(&expected.entries));
+            assert_eq!(sink.tallies, to_json(&expected.tallies));
+        }
+        let rejected = [
+            sample().replace("\"v\":1", "\"v\":2"),
+            sample().replace("\"seq\":3,", ""),
+            sample().replace("\"seq\":3,", "\"seq\":3,\"seq\":3,"),
+            sample().replace("\"tallies\":", "\"tallies\":[],\"tallies\":"),
+            sample().replace("\"line\":12", "\"line\":null"),
+            "[1,2]".to_owned(),
+            "{not json".to_owned(),
+        ];
+        for text in rejected {
+            let mut whole = text.clone().into_bytes();
+            assert!(Record::from_slice(&mut whole).is_err(), "{text}");
+            let mut data = text.clone().into_bytes();
+            let len = data.len();
+            data.resize(len + RecordParser::PADDING, b' ');
+            let result = parser.parse_padded_into(&mut data, len, &mut Collect::default());
+            assert!(result.is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -53,7 +53,9 @@ use crate::alert::config::{AlertConfig, AlertConfigError};
 use crate::alert::dedupe::DedupeSet;
 use crate::alert::notification::{Notification, Source, Status, TargetKind};
 use crate::alert::state::{Dated, Decision, Delivered, KeyTrack, OpenView, Timing};
-use crate::alert::window::{AddOutcome, KeyId, WindowAgg, WindowKey, Windows, micros_to_datetime};
+use crate::alert::window::{
+    AddOutcome, KeyId, Pending, WindowAgg, WindowKey, Windows, micros_to_datetime,
+};
 use crate::record::{KeyKind, Record, RecordError, RecordHeader, RecordParser};
 
 /// Scratch buffers larger than this are released after use.
@@ -208,8 +210,17 @@ impl Engine {
             scratch.buf.clear();
             scratch.buf.extend_from_slice(data);
             scratch.buf.resize(data.len() + RecordParser::PADDING, b' ');
-            let parsed = scratch.parser.parse_padded(&mut scratch.buf, data.len());
-            let result = self.ingest_parsed(parsed);
+            // Counted while parsing into a per-record `Pending`, merged only if the whole
+            // record is valid and not a duplicate.
+            let mut pending = self.windows.pending(Utc::now().timestamp_micros());
+            let result =
+                match scratch
+                    .parser
+                    .parse_padded_into(&mut scratch.buf, data.len(), &mut pending)
+                {
+                    Ok(header) => Ok(self.ingest_pending(&header, pending)),
+                    Err(e) => Err(self.poison(e)),
+                };
             if scratch.buf.capacity() > MAX_RETAINED_SCRATCH {
                 *cell = None;
             }
@@ -219,27 +230,29 @@ impl Engine {
 
     /// Parses (in place: `data` is overwritten) and ingests one record.
     pub fn ingest_slice(&self, data: &mut [u8]) -> Result<Ingested, PoisonRecord> {
-        self.ingest_parsed(Record::from_slice(data))
+        match Record::from_slice(data) {
+            Ok(record) => Ok(self.ingest(&record)),
+            Err(e) => Err(self.poison(e)),
+        }
     }
 
-    fn ingest_parsed(
-        &self,
-        parsed: Result<Record<'_>, RecordError>,
-    ) -> Result<Ingested, PoisonRecord> {
-        match parsed {
-            Ok(record) => Ok(self.ingest(&record)),
-            Err(e) => {
-                self.counters.poison.fetch_add(1, Ordering::Relaxed);
-                Err(PoisonRecord(e))
-            }
-        }
+    fn poison(&self, e: RecordError) -> PoisonRecord {
+        self.counters.poison.fetch_add(1, Ordering::Relaxed);
+        PoisonRecord(e)
     }
 
     /// Ingests a parsed record: drops it if it is a duplicate, else counts it into windows.
     pub fn ingest(&self, record: &Record<'_>) -> Ingested {
+        let mut pending = self.windows.pending(Utc::now().timestamp_micros());
+        pending.add_record(record);
+        self.ingest_pending(&record.header, pending)
+    }
+
+    /// Drops a record if it is a duplicate, else merges its counts into the windows.
+    fn ingest_pending(&self, header: &RecordHeader<'_>, pending: Pending) -> Ingested {
         self.counters.records.fetch_add(1, Ordering::Relaxed);
-        let load_balancer: Arc<str> = Arc::from(&*record.header.elb);
-        if !lock(&self.dedupe).insert(record.header.dedupe_key()) {
+        let load_balancer: Arc<str> = Arc::from(&*header.elb);
+        if !lock(&self.dedupe).insert(header.dedupe_key()) {
             self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
             return Ingested {
                 load_balancer,
@@ -249,8 +262,7 @@ impl Engine {
         }
         let added = {
             let _shared = self.gate.read().unwrap_or_else(PoisonError::into_inner);
-            self.windows
-                .add_record(record, Utc::now().timestamp_micros())
+            self.windows.commit(header, pending)
         };
         self.counters.add(&added);
         Ingested {

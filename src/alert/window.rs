@@ -22,7 +22,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use dashmap::DashMap;
 
 use crate::alert::notification::Sample;
-use crate::record::{ForwardMode, KeyKind, Record, RecordEntry};
+use crate::record::{ForwardMode, KeyKind, Record, RecordEntry, RecordHeader, RecordSink, Tally};
 
 /// Sample requests kept per window.
 pub const MAX_SAMPLES: usize = 3;
@@ -470,24 +470,104 @@ pub struct Windows {
     lateness_us: i64,
 }
 
-/// A record's windows before they are merged into the map (records span few windows).
-struct Local {
-    slots: Vec<(i64, WindowAgg)>,
-    last: usize,
+/// One window of a record's [`Pending`] counts.
+#[derive(Debug)]
+struct PendingSlot {
+    start_us: i64,
+    agg: WindowAgg,
+    entries: u64,
+    entries_5xx: u64,
+    tallies: u64,
+    /// Latest entry or tally time counted in this window.
+    max_time_us: i64,
 }
 
-impl Local {
-    fn slot(&mut self, start: i64, kind: KeyKind) -> &mut WindowAgg {
-        if self.slots.get(self.last).is_none_or(|(s, _)| *s != start) {
-            self.last = match self.slots.iter().position(|(s, _)| *s == start) {
+/// One record's counts, per window, before they are merged into the map by
+/// [`Windows::commit`]: built entry by entry (as a [`RecordSink`] while the record is parsed,
+/// or from a parsed [`Record`]) without touching shared state, so a record that turns out
+/// malformed halfway leaves nothing behind. Lateness depends only on a window's start, so it
+/// is judged per window when committing. Records span few windows.
+#[derive(Debug)]
+pub struct Pending {
+    slots: Vec<PendingSlot>,
+    last: usize,
+    window_us: i64,
+    future_limit_us: i64,
+    invalid_times: u64,
+    future: u64,
+}
+
+impl Pending {
+    /// The slot of the window holding `t` (created empty, if needed), or `None` after counting
+    /// why the time is not acceptable.
+    fn slot(&mut self, t: Option<i64>) -> Option<(&mut PendingSlot, i64)> {
+        let Some(t) = t else {
+            self.invalid_times += 1;
+            return None;
+        };
+        if t > self.future_limit_us {
+            self.future += 1;
+            return None;
+        }
+        let start = t - t.rem_euclid(self.window_us);
+        if self
+            .slots
+            .get(self.last)
+            .is_none_or(|s| s.start_us != start)
+        {
+            self.last = match self.slots.iter().position(|s| s.start_us == start) {
                 Some(i) => i,
                 None => {
-                    self.slots.push((start, WindowAgg::new(kind)));
+                    self.slots.push(PendingSlot {
+                        start_us: start,
+                        // The key kind is set from the header when committing.
+                        agg: WindowAgg::new(KeyKind::Target),
+                        entries: 0,
+                        entries_5xx: 0,
+                        tallies: 0,
+                        max_time_us: t,
+                    });
                     self.slots.len() - 1
                 }
             };
         }
-        &mut self.slots[self.last].1
+        let slot = &mut self.slots[self.last];
+        slot.max_time_us = slot.max_time_us.max(t);
+        Some((slot, t))
+    }
+
+    /// Counts a parsed record's entries and tallies.
+    pub fn add_record(&mut self, record: &Record<'_>) {
+        for e in &record.entries {
+            self.entry(e);
+        }
+        for t in &record.tallies {
+            self.tally(t);
+        }
+    }
+}
+
+impl RecordSink for Pending {
+    fn entry(&mut self, e: &RecordEntry<'_>) {
+        let Some((slot, t)) = self.slot(parse_time_us(&e.time)) else {
+            return;
+        };
+        slot.entries += 1;
+        if let Some(code) = e.status_5xx() {
+            slot.entries_5xx += 1;
+            slot.agg.add_5xx(e, code, t);
+        }
+    }
+
+    fn tally(&mut self, tally: &Tally<'_>) {
+        let Some((slot, _)) = self.slot(parse_minute_us(&tally.minute)) else {
+            return;
+        };
+        slot.tallies += 1;
+        let w = &mut slot.agg;
+        w.requests = w.requests.saturating_add(tally.total);
+        w.requests_known = true;
+        w.tally_5xx = w.tally_5xx.saturating_add(tally.s5xx);
     }
 }
 
@@ -528,12 +608,12 @@ impl Windows {
     /// The watermark a log object's entries are judged late against: the load balancer's
     /// watermark from before the object's first record. One object's records for different
     /// keys each span the whole object, so judging them against each other would drop data.
-    fn lateness_reference(&self, record: &Record<'_>) -> Option<i64> {
+    fn lateness_reference(&self, h: &RecordHeader<'_>) -> Option<i64> {
         use std::hash::{Hash, Hasher};
         #[allow(deprecated)]
         let mut hasher = std::hash::SipHasher::new();
-        record.header.elb.hash(&mut hasher);
-        record.header.source.hash(&mut hasher);
+        h.elb.hash(&mut hasher);
+        h.source.hash(&mut hasher);
         let object = hasher.finish();
         let mut refs = self
             .references
@@ -542,12 +622,26 @@ impl Windows {
         if let Some(&(_, reference)) = refs.iter().find(|(o, _)| *o == object) {
             return reference;
         }
-        let reference = self.watermark(&record.header.elb).map(|wm| wm.final_us);
+        let reference = self.watermark(&h.elb).map(|wm| wm.final_us);
         if refs.len() == LATENESS_REFERENCES {
             refs.pop_front();
         }
         refs.push_back((object, reference));
         reference
+    }
+
+    /// Empty [`Pending`] counts for one record of these windows; `now_us` is the wall clock,
+    /// used only to drop times from the far future.
+    #[must_use]
+    pub fn pending(&self, now_us: i64) -> Pending {
+        Pending {
+            slots: Vec::new(),
+            last: 0,
+            window_us: self.window_us,
+            future_limit_us: now_us.saturating_add(MAX_FUTURE_SKEW_US),
+            invalid_times: 0,
+            future: 0,
+        }
     }
 
     /// Counts a record's entries and tallies into the windows of its key, then moves the load
@@ -556,79 +650,50 @@ impl Windows {
     /// its own entries late. `now_us` is the wall clock, used only to drop times from the far
     /// future.
     pub fn add_record(&self, record: &Record<'_>, now_us: i64) -> AddOutcome {
-        let h = &record.header;
-        let wm_before = self.lateness_reference(record);
-        let future_limit = now_us.saturating_add(MAX_FUTURE_SKEW_US);
-        let mut out = AddOutcome::default();
-        let mut local = Local {
-            slots: Vec::new(),
-            last: 0,
+        let mut pending = self.pending(now_us);
+        pending.add_record(record);
+        self.commit(&record.header, pending)
+    }
+
+    /// Merges a record's [`Pending`] counts into the windows of its key, like
+    /// [`Windows::add_record`]: windows already final count as late.
+    pub fn commit(&self, h: &RecordHeader<'_>, pending: Pending) -> AddOutcome {
+        let wm_before = self.lateness_reference(h);
+        let count_requests = h.mode == ForwardMode::All;
+        let mut out = AddOutcome {
+            invalid_times: pending.invalid_times,
+            future: pending.future,
+            ..AddOutcome::default()
         };
         let mut max_time: Option<i64> = None;
-        let count_requests = h.mode == ForwardMode::All;
-
-        // Returns the window start if the time is acceptable, counting why not otherwise.
-        let mut admit = |t: Option<i64>, out: &mut AddOutcome, late: fn(&mut AddOutcome)| {
-            let Some(t) = t else {
-                out.invalid_times += 1;
-                return None;
-            };
-            if t > future_limit {
-                out.future += 1;
-                return None;
-            }
-            let start = self.window_start(t);
-            if wm_before.is_some_and(|wm| self.is_final(start, wm)) {
-                late(out);
-                return None;
-            }
-            max_time = max_time.max(Some(t));
-            Some((start, t))
-        };
-
-        for e in &record.entries {
-            let Some((start, t)) = admit(parse_time_us(&e.time), &mut out, |o| o.late_entries += 1)
-            else {
+        let mut id: Option<KeyId> = None;
+        for mut slot in pending.slots {
+            if wm_before.is_some_and(|wm| self.is_final(slot.start_us, wm)) {
+                out.late_entries += slot.entries;
+                out.late_tallies += slot.tallies;
                 continue;
-            };
-            out.entries += 1;
-            let w = local.slot(start, h.key_kind);
-            if count_requests {
-                w.requests += 1;
-                w.requests_known = true;
             }
-            if let Some(code) = e.status_5xx() {
-                out.entries_5xx += 1;
-                w.add_5xx(e, code, t);
+            out.entries += slot.entries;
+            out.entries_5xx += slot.entries_5xx;
+            out.tallies += slot.tallies;
+            max_time = max_time.max(Some(slot.max_time_us));
+            let agg = &mut slot.agg;
+            agg.key_kind = h.key_kind;
+            if count_requests && slot.entries > 0 {
+                agg.requests = agg.requests.saturating_add(slot.entries);
+                agg.requests_known = true;
             }
-        }
-        for tally in &record.tallies {
-            let Some((start, _)) = admit(parse_minute_us(&tally.minute), &mut out, |o| {
-                o.late_tallies += 1
-            }) else {
-                continue;
-            };
-            out.tallies += 1;
-            let w = local.slot(start, h.key_kind);
-            w.requests = w.requests.saturating_add(tally.total);
-            w.requests_known = true;
-            w.tally_5xx = w.tally_5xx.saturating_add(tally.s5xx);
-        }
-
-        if !local.slots.is_empty() {
-            let id = KeyId {
+            let id = id.get_or_insert_with(|| KeyId {
                 load_balancer: Arc::from(&*h.elb),
                 key: Arc::from(&*h.partition_key),
-            };
-            for (start_us, agg) in local.slots {
-                self.map
-                    .entry(WindowKey {
-                        id: id.clone(),
-                        start_us,
-                    })
-                    .and_modify(|w| w.merge(&agg))
-                    .or_insert(agg);
-            }
+            });
+            self.map
+                .entry(WindowKey {
+                    id: id.clone(),
+                    start_us: slot.start_us,
+                })
+                .and_modify(|w| w.merge(&slot.agg))
+                .or_insert(slot.agg);
         }
         if let Some(t) = max_time {
             self.advance_watermark(&h.elb, t);

@@ -1,7 +1,7 @@
 use super::*;
 use crate::alert::notification;
 use crate::alert::window::tests::{entry, record, tally};
-use crate::alert::window::{WindowKey, parse_time_us};
+use crate::alert::window::{WindowAgg, WindowKey, parse_time_us};
 use crate::record::{ForwardMode, RecordEntry, Tally};
 use proptest::prelude::*;
 
@@ -646,4 +646,133 @@ pub(crate) fn incident_records() -> Vec<Vec<Vec<u8>>> {
             sink.take().into_iter().map(|r| r.data).collect()
         })
         .collect()
+}
+
+/// What an engine holds after ingesting: windows, counters and the watermark.
+fn engine_state(e: &Engine) -> (Vec<(WindowKey, WindowAgg)>, Counters, Option<String>) {
+    (
+        e.windows_snapshot(),
+        e.counters(),
+        e.watermark("lb0").map(|t| notification::format_time(&t)),
+    )
+}
+
+/// An entry spec with a time that may be invalid (`kind` 0) or far in the future (`kind` 1).
+type TimedEntry = (u32, u32, u16, u8);
+/// A record spec: log object, entries, tallies `(minute, total)`, `all` mode.
+type TimedRecord = (u64, Vec<TimedEntry>, Vec<(u32, u64)>, bool);
+
+fn arb_timed_records() -> impl Strategy<Value = Vec<TimedRecord>> {
+    let entry = (
+        0u32..40,
+        0u32..60_000,
+        prop_oneof![Just(200u16), Just(502), Just(504)],
+        0u8..12,
+    );
+    proptest::collection::vec(
+        (
+            0u64..4, // object: records of one object share a lateness reference
+            proptest::collection::vec(entry, 0..8),
+            proptest::collection::vec((0u32..40, 0u64..100), 0..3),
+            any::<bool>(), // all mode
+        ),
+        1..10,
+    )
+}
+
+fn timed_record(
+    seq: u64,
+    object: u64,
+    entries: &[TimedEntry],
+    tallies: &[(u32, u64)],
+    all: bool,
+) -> Record<'static> {
+    let time = |m: u32, ms: u32, kind: u8| match kind {
+        0 => "not a time".to_owned(),
+        1 => "2999-01-01T00:00:00Z".to_owned(),
+        _ => format!("{}:{:02}.{:03}Z", minute(m * 3), ms / 1000, ms % 1000),
+    };
+    let entries = entries
+        .iter()
+        .enumerate()
+        .map(|(i, &(m, ms, code, kind))| {
+            let mut en = entry(seq * 100 + i as u64, &time(m, ms, kind), code);
+            if kind % 3 == 0 {
+                en.error_reason = Some("TargetTimeout".into());
+                en.client_ip = None;
+            }
+            en
+        })
+        .collect();
+    let tallies = tallies
+        .iter()
+        .map(|&(m, total)| tally(&minute(m * 3), total, total / 4))
+        .collect();
+    let mut r = record("lb0", T1, seq, entries, tallies);
+    r.header.source.key = format!("k{object}").into();
+    if all {
+        r.header.mode = ForwardMode::All;
+    }
+    r
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// `ingest_bytes` counts while parsing; it must count exactly like parsing a whole
+    /// [`Record`] first (`ingest_slice`), late, invalid and future times included, and treat
+    /// damaged bytes the same way: a record both reject leaves no counts behind.
+    #[test]
+    fn streaming_ingest_counts_like_parsing_the_record_first(
+        specs in arb_timed_records(),
+        damage in proptest::collection::vec((any::<bool>(), any::<prop::sample::Index>(), any::<u8>()), 10),
+    ) {
+        let whole = engine();
+        let streamed = engine();
+        for (i, (object, entries, tallies, all)) in specs.iter().enumerate() {
+            let r = timed_record(i as u64, *object, entries, tallies, *all);
+            let mut data = serde_json::to_vec(&r).expect("json");
+            let (cut, at, byte) = damage[i % damage.len()];
+            if cut {
+                let at = at.index(data.len() + 1);
+                data.truncate(at);
+            } else if i % 3 == 0 {
+                let at = at.index(data.len());
+                data[at] = byte;
+            }
+            let a = whole.ingest_slice(&mut data.clone()).map(|x| x.added);
+            let b = streamed.ingest_bytes(&data).map(|x| x.added);
+            prop_assert_eq!(a.is_ok(), b.is_ok(), "{:?} vs {:?}", a, b);
+            if let (Ok(a), Ok(b)) = (a, b) {
+                prop_assert_eq!(a, b);
+            }
+            prop_assert_eq!(engine_state(&streamed), engine_state(&whole));
+        }
+        let _ = (whole.evaluate(), streamed.evaluate());
+        prop_assert_eq!(engine_state(&streamed), engine_state(&whole));
+    }
+}
+
+/// A record that turns out malformed after some entries were read counts as poison only: no
+/// entries, windows, watermark or dedupe key are left behind, and the intact record is then
+/// ingested normally.
+#[test]
+fn a_record_malformed_halfway_leaves_no_counts() {
+    let good = serde_json::to_string(&minute_record(T1, 0, 0, 5, Some(100))).expect("json");
+    let bad_entry = good.replacen("\"line\":4,", "\"line\":\"four\",", 1);
+    let bad_tally = good.replacen("\"total\":100", "\"total\":-1", 1);
+    let duplicate_entries = good.replacen("\"entries\":", "\"entries\":[],\"entries\":", 1);
+    let missing_header = good.replacen("\"seq\":0,", "", 1);
+    for bad in [&bad_entry, &bad_tally, &duplicate_entries, &missing_header] {
+        assert_ne!(bad, &good);
+        let e = engine();
+        assert!(e.ingest_bytes(bad.as_bytes()).is_err(), "{bad}");
+        let c = e.counters();
+        assert_eq!((c.poison, c.records, c.entries, c.tallies), (1, 0, 0, 0));
+        assert_eq!(e.window_count(), 0);
+        assert_eq!(e.watermark(LB), None);
+        let ok = e.ingest_bytes(good.as_bytes()).expect("valid");
+        assert!(!ok.duplicate);
+        assert_eq!((ok.added.entries, ok.added.tallies), (5, 1));
+    }
 }
