@@ -316,6 +316,8 @@ pub trait RecordSink {
     fn entry(&mut self, entry: &RecordEntry<'_>);
     /// One tally, in record order.
     fn tally(&mut self, tally: &Tally<'_>);
+    /// Forgets everything received so far: the parser reads the record again from the start.
+    fn restart(&mut self);
 }
 
 /// The top-level keys of a record.
@@ -465,12 +467,151 @@ impl<'de, S: RecordSink> serde::de::Visitor<'de> for SinkTallies<'_, S> {
     }
 }
 
+/// The tape index just past the value starting at `i`.
+fn skip_value(nodes: &[simd_json::Node<'_>], i: usize) -> usize {
+    match nodes.get(i) {
+        Some(simd_json::Node::Object { count, .. } | simd_json::Node::Array { count, .. }) => {
+            i + 1 + count
+        }
+        _ => i + 1,
+    }
+}
+
+/// Reads a plain entry object (the ingest's form) straight from simd-json's tape: `line` an
+/// unsigned integer, `time` a string, optional strings string or null, optional ports and
+/// codes in `u16` range or null, no duplicate keys. Anything else gives `None`, and serde
+/// decides (it may still accept it, e.g. an entry written as an array, or reject it): this
+/// only ever accepts what `RecordEntry`'s `Deserialize` accepts, with the same result.
+fn tape_entry<'a>(nodes: &[simd_json::Node<'a>], at: usize) -> Option<RecordEntry<'a>> {
+    use simd_json::{Node, StaticNode};
+    fn opt_str<'a>(v: Node<'a>) -> Option<Option<Cow<'a, str>>> {
+        match v {
+            Node::String(s) => Some(Some(Cow::Borrowed(s))),
+            Node::Static(StaticNode::Null) => Some(None),
+            _ => None,
+        }
+    }
+    fn opt_u16(v: Node<'_>) -> Option<Option<u16>> {
+        match v {
+            Node::Static(StaticNode::U64(n)) => u16::try_from(n).ok().map(Some),
+            Node::Static(StaticNode::Null) => Some(None),
+            _ => None,
+        }
+    }
+    let Some(&Node::Object { len, .. }) = nodes.get(at) else {
+        return None;
+    };
+    let mut e = RecordEntry {
+        line: 0,
+        time: Cow::Borrowed(""),
+        client_ip: None,
+        client_port: None,
+        target_ip: None,
+        target_port: None,
+        target_group_arn: None,
+        elb_status_code: None,
+        target_status_code: None,
+        request_verb: None,
+        request_url: None,
+        request_proto: None,
+        user_agent: None,
+        error_reason: None,
+        classification: None,
+        trace_id: None,
+    };
+    let mut seen = 0u32;
+    let mut mark = |bit: u32| {
+        let fresh = seen & (1 << bit) == 0;
+        seen |= 1 << bit;
+        fresh.then_some(())
+    };
+    let mut i = at + 1;
+    for _ in 0..len {
+        let Some(&Node::String(key)) = nodes.get(i) else {
+            return None;
+        };
+        let v = *nodes.get(i + 1)?;
+        match key {
+            "line" => {
+                mark(0)?;
+                let Node::Static(StaticNode::U64(n)) = v else {
+                    return None;
+                };
+                e.line = n;
+            }
+            "time" => {
+                mark(1)?;
+                let Node::String(t) = v else {
+                    return None;
+                };
+                e.time = Cow::Borrowed(t);
+            }
+            "client_ip" => (mark(2)?, e.client_ip = opt_str(v)?).1,
+            "client_port" => (mark(3)?, e.client_port = opt_u16(v)?).1,
+            "target_ip" => (mark(4)?, e.target_ip = opt_str(v)?).1,
+            "target_port" => (mark(5)?, e.target_port = opt_u16(v)?).1,
+            "target_group_arn" => (mark(6)?, e.target_group_arn = opt_str(v)?).1,
+            "elb_status_code" => (mark(7)?, e.elb_status_code = opt_u16(v)?).1,
+            "target_status_code" => (mark(8)?, e.target_status_code = opt_u16(v)?).1,
+            "request_verb" => (mark(9)?, e.request_verb = opt_str(v)?).1,
+            "request_url" => (mark(10)?, e.request_url = opt_str(v)?).1,
+            "request_proto" => (mark(11)?, e.request_proto = opt_str(v)?).1,
+            "user_agent" => (mark(12)?, e.user_agent = opt_str(v)?).1,
+            "error_reason" => (mark(13)?, e.error_reason = opt_str(v)?).1,
+            "classification" => (mark(14)?, e.classification = opt_str(v)?).1,
+            "trace_id" => (mark(15)?, e.trace_id = opt_str(v)?).1,
+            _ => {}
+        }
+        i = skip_value(nodes, i + 1);
+    }
+    (seen & 3 == 3).then_some(e)
+}
+
+/// Hands the entries of a record's tape to `sink` with [`tape_entry`] and returns the tape
+/// range of the `entries` array, or `None` (having perhaps fed some entries) when the record
+/// or an entry is not of the plain shape: then serde reads the whole record.
+fn tape_entries<S: RecordSink>(
+    nodes: &[simd_json::Node<'_>],
+    sink: &mut S,
+) -> Option<std::ops::Range<usize>> {
+    use simd_json::Node;
+    let Some(&Node::Object { len, .. }) = nodes.first() else {
+        return None;
+    };
+    let mut found = None;
+    let mut i = 1;
+    for _ in 0..len {
+        let Some(&Node::String(key)) = nodes.get(i) else {
+            return None;
+        };
+        if key == "entries" {
+            let Some(&Node::Array { len, count }) = nodes.get(i + 1) else {
+                return None;
+            };
+            if found.is_some() {
+                return None;
+            }
+            let mut j = i + 2;
+            for _ in 0..len {
+                sink.entry(&tape_entry(nodes, j)?);
+                j = skip_value(nodes, j);
+            }
+            found = Some(i + 1..i + 2 + count);
+        }
+        i = skip_value(nodes, i + 1);
+    }
+    found
+}
+
 /// Parses records one after another, reusing simd-json's scratch buffers and tape (a ~1 MB
 /// record otherwise allocates and grows several buffers of its size).
 pub struct RecordParser {
     buffers: simd_json::Buffers,
     /// Always empty between calls; kept for its allocation.
     tape: simd_json::Tape<'static>,
+    /// The tape without the entries [`RecordParser::parse_padded_into`] read itself; always
+    /// empty between calls.
+    rest: simd_json::Tape<'static>,
 }
 
 impl Default for RecordParser {
@@ -478,6 +619,7 @@ impl Default for RecordParser {
         Self {
             buffers: simd_json::Buffers::default(),
             tape: simd_json::Tape(Vec::new()),
+            rest: simd_json::Tape(Vec::new()),
         }
     }
 }
@@ -516,7 +658,9 @@ impl RecordParser {
     }
 
     /// Like [`RecordParser::parse_padded`], but hands each entry and tally to `sink` as it is
-    /// read and returns only the header. On error the sink has seen part of the record: discard
+    /// read and returns only the header. Entries of the ingest's plain form are read straight
+    /// from simd-json's tape; if one is not, the sink is restarted ([`RecordSink::restart`])
+    /// and serde reads the whole record. On error the sink has seen part of the record: discard
     /// what it collected.
     pub fn parse_padded_into<'a, S: RecordSink>(
         &mut self,
@@ -532,9 +676,30 @@ impl RecordParser {
             self.tape = tape.reset();
             return Err(malformed(e));
         }
-        let mut de = simd_json::Deserializer::from_tape(tape);
-        let header = Streamed(sink).deserialize(&mut de);
-        self.tape = de.into_tape().reset();
+        // Plain entries are read straight from the tape; serde reads the rest (header,
+        // tallies) from a copy of the tape without them, or the whole record if an entry is
+        // not plain.
+        let header = if let Some(entries) = tape_entries(&tape.0, sink) {
+            let mut rest: simd_json::Tape<'a> =
+                std::mem::replace(&mut self.rest, simd_json::Tape(Vec::new())).reset();
+            rest.0.extend_from_slice(&tape.0[..entries.start]);
+            rest.0.push(simd_json::Node::Array { len: 0, count: 0 });
+            rest.0.extend_from_slice(&tape.0[entries.end..]);
+            if let simd_json::Node::Object { count, .. } = &mut rest.0[0] {
+                *count -= entries.len() - 1;
+            }
+            self.tape = tape.reset();
+            let mut de = simd_json::Deserializer::from_tape(rest);
+            let header = Streamed(sink).deserialize(&mut de);
+            self.rest = de.into_tape().reset();
+            header
+        } else {
+            sink.restart();
+            let mut de = simd_json::Deserializer::from_tape(tape);
+            let header = Streamed(sink).deserialize(&mut de);
+            self.tape = de.into_tape().reset();
+            header
+        };
         let header = header.map_err(malformed)?;
         if header.v != RECORD_VERSION {
             return Err(RecordError::Version(header.v));
@@ -658,6 +823,10 @@ mod tests {
         fn tally(&mut self, t: &Tally<'_>) {
             self.tallies.push(serde_json::to_string(t).unwrap());
         }
+
+        fn restart(&mut self) {
+            *self = Self::default();
+        }
     }
 
     fn to_json<T: Serialize>(items: &[T]) -> Vec<String> {
@@ -705,6 +874,79 @@ mod tests {
             let result = parser.parse_padded_into(&mut data, len, &mut Collect::default());
             assert!(result.is_err(), "{text}");
         }
+    }
+
+    /// Entries the tape reader takes itself or leaves to serde: the streaming parse must accept
+    /// and reject exactly what a whole parse does, with the same entries.
+    #[test]
+    fn a_streaming_parse_agrees_on_unusual_entries() {
+        let entries = [
+            r#"{"line":1,"time":"t","client_port":80,"user_agent":null,"x":{"a":[1,{"b":[]}]},"y":[]}"#,
+            r#"{"li\u006ee":7,"time":"t\"q","error_reason":"a\nb"}"#,
+            r#"[5,"t"]"#,
+            r#"[5,"t",null,8080]"#,
+            r#"{"line":-1,"time":"t"}"#,
+            r#"{"line":1.5,"time":"t"}"#,
+            r#"{"line":1,"time":"t","client_port":70000}"#,
+            r#"{"line":1,"time":"t","client_port":-1}"#,
+            r#"{"line":1,"time":"t","client_port":"80"}"#,
+            r#"{"line":1,"time":null}"#,
+            r#"{"line":1}"#,
+            r#"{"time":"t"}"#,
+            r#"{"line":1,"time":"t","user_agent":1}"#,
+            r#"{"line":1,"time":"t","user_agent":{}}"#,
+            r#"{"line":1,"time":"t","line":2}"#,
+            r#"{"line":1,"time":"t","trace_id":"a","trace_id":"b"}"#,
+            r#"{"line":1,"time":"t","elb_status_code":true}"#,
+            "null",
+            "1",
+        ];
+        let plain = r#"{"line":3,"time":"t3","elb_status_code":502}"#;
+        let mut parser = RecordParser::default();
+        let entries_of_sample = r#""entries":[{"line":12,"time":"2025-06-21T22:45:00.1Z","elb_status_code":502,"target_status_code":502,"request_url":"https://x/<!channel>","unknown":1}]"#;
+        let with = |value: &str| sample().replace(entries_of_sample, value);
+        let mut texts: Vec<String> = Vec::new();
+        for e in entries {
+            for list in [
+                e.to_owned(),
+                format!("{plain},{e}"),
+                format!("{e},{plain},{plain}"),
+            ] {
+                texts.push(with(&format!(r#""entries":[{list}]"#)));
+            }
+        }
+        for value in [
+            r#""entries":null"#,
+            r#""entries":{}"#,
+            r#""entries":[]"#,
+            r#""entries":[],"entries":[]"#,
+            r#""x":[]"#,
+        ] {
+            texts.push(with(value));
+        }
+        assert!(texts.iter().all(|t| *t != sample()));
+        let mut accepted = 0;
+        for text in texts {
+            let mut whole = text.clone().into_bytes();
+            let expected = Record::from_slice(&mut whole);
+            let mut data = text.clone().into_bytes();
+            let len = data.len();
+            data.resize(len + RecordParser::PADDING, b' ');
+            let mut sink = Collect::default();
+            let got = parser.parse_padded_into(&mut data, len, &mut sink);
+            match (expected, got) {
+                (Ok(expected), Ok(header)) => {
+                    assert_eq!(header, expected.header, "{text}");
+                    assert_eq!(sink.entries, to_json(&expected.entries), "{text}");
+                    assert_eq!(sink.tallies, to_json(&expected.tallies), "{text}");
+                    accepted += 1;
+                }
+                (Err(_), Err(_)) => {}
+                (expected, got) => panic!("{text}: {expected:?} vs {got:?}"),
+            }
+        }
+        // The nested-unknown, escaped-key and array-form entries, an empty list and none.
+        assert_eq!(accepted, 4 * 3 + 2);
     }
 
     #[test]

@@ -559,6 +559,13 @@ impl RecordSink for Pending {
         }
     }
 
+    fn restart(&mut self) {
+        self.slots.clear();
+        self.last = 0;
+        self.invalid_times = 0;
+        self.future = 0;
+    }
+
     fn tally(&mut self, tally: &Tally<'_>) {
         let Some((slot, _)) = self.slot(parse_minute_us(&tally.minute)) else {
             return;

@@ -776,3 +776,26 @@ fn a_record_malformed_halfway_leaves_no_counts() {
         assert_eq!((ok.added.entries, ok.added.tallies), (5, 1));
     }
 }
+
+/// Entries the tape reader leaves to serde (here one written as an array, after a plain one
+/// it already counted) are counted once, like a whole parse counts them.
+#[test]
+fn entries_read_by_serde_after_a_fallback_are_counted_once() {
+    let good = serde_json::to_string(&minute_record(T1, 0, 0, 2, Some(100))).expect("json");
+    let at = good.find("],\"tallies\":").expect("entries end");
+    let mixed = format!(
+        "{},[7,\"{}:30Z\",null,null,null,null,null,503]{}",
+        &good[..at],
+        minute(0),
+        &good[at..]
+    );
+    let whole = engine();
+    let streamed = engine();
+    let a = whole
+        .ingest_slice(&mut mixed.clone().into_bytes())
+        .expect("valid");
+    let b = streamed.ingest_bytes(mixed.as_bytes()).expect("valid");
+    assert_eq!((a.added.entries, a.added.entries_5xx), (3, 3));
+    assert_eq!(a.added, b.added);
+    assert_eq!(engine_state(&streamed), engine_state(&whole));
+}
