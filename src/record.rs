@@ -138,7 +138,7 @@ pub struct RecordHeader<'a> {
 /// One 5xx (or, in `all` mode, any) entry as the alerter reads it. `all`-mode records carry more
 /// keys; they are ignored here. The ingest leaves out absent (`None`) fields of `errors`-mode
 /// entries instead of writing `null`: readers treat a missing field as `null`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecordEntry<'a> {
     /// Line number in the source object.
     pub line: u64,
@@ -477,12 +477,13 @@ fn skip_value(nodes: &[simd_json::Node<'_>], i: usize) -> usize {
     }
 }
 
-/// Reads a plain entry object (the ingest's form) straight from simd-json's tape: `line` an
-/// unsigned integer, `time` a string, optional strings string or null, optional ports and
-/// codes in `u16` range or null, no duplicate keys. Anything else gives `None`, and serde
-/// decides (it may still accept it, e.g. an entry written as an array, or reject it): this
-/// only ever accepts what `RecordEntry`'s `Deserialize` accepts, with the same result.
-fn tape_entry<'a>(nodes: &[simd_json::Node<'a>], at: usize) -> Option<RecordEntry<'a>> {
+/// Reads a plain entry object (the ingest's form) straight from simd-json's tape into `e`:
+/// `line` an unsigned integer, `time` a string, optional strings string or null, optional
+/// ports and codes in `u16` range or null, no duplicate keys. Anything else gives `None`
+/// (leaving `e` partly written), and serde decides (it may still accept it, e.g. an entry
+/// written as an array, or reject it): this only ever accepts what `RecordEntry`'s
+/// `Deserialize` accepts, with the same result.
+fn tape_entry<'a>(nodes: &[simd_json::Node<'a>], at: usize, e: &mut RecordEntry<'a>) -> Option<()> {
     use simd_json::{Node, StaticNode};
     fn opt_str<'a>(v: Node<'a>) -> Option<Option<Cow<'a, str>>> {
         match v {
@@ -501,24 +502,23 @@ fn tape_entry<'a>(nodes: &[simd_json::Node<'a>], at: usize) -> Option<RecordEntr
     let Some(&Node::Object { len, .. }) = nodes.get(at) else {
         return None;
     };
-    let mut e = RecordEntry {
-        line: 0,
-        time: Cow::Borrowed(""),
-        client_ip: None,
-        client_port: None,
-        target_ip: None,
-        target_port: None,
-        target_group_arn: None,
-        elb_status_code: None,
-        target_status_code: None,
-        request_verb: None,
-        request_url: None,
-        request_proto: None,
-        user_agent: None,
-        error_reason: None,
-        classification: None,
-        trace_id: None,
-    };
+    // Reset field by field: `e` is reused from entry to entry, so no entry is moved.
+    e.line = 0;
+    e.time = Cow::Borrowed("");
+    e.client_ip = None;
+    e.client_port = None;
+    e.target_ip = None;
+    e.target_port = None;
+    e.target_group_arn = None;
+    e.elb_status_code = None;
+    e.target_status_code = None;
+    e.request_verb = None;
+    e.request_url = None;
+    e.request_proto = None;
+    e.user_agent = None;
+    e.error_reason = None;
+    e.classification = None;
+    e.trace_id = None;
     let mut seen = 0u32;
     let mut mark = |bit: u32| {
         let fresh = seen & (1 << bit) == 0;
@@ -564,7 +564,7 @@ fn tape_entry<'a>(nodes: &[simd_json::Node<'a>], at: usize) -> Option<RecordEntr
         }
         i = skip_value(nodes, i + 1);
     }
-    (seen & 3 == 3).then_some(e)
+    (seen & 3 == 3).then_some(())
 }
 
 /// Hands the entries of a record's tape to `sink` with [`tape_entry`] and returns the tape
@@ -592,8 +592,10 @@ fn tape_entries<S: RecordSink>(
                 return None;
             }
             let mut j = i + 2;
+            let mut entry = RecordEntry::default();
             for _ in 0..len {
-                sink.entry(&tape_entry(nodes, j)?);
+                tape_entry(nodes, j, &mut entry)?;
+                sink.entry(&entry);
                 j = skip_value(nodes, j);
             }
             found = Some(i + 1..i + 2 + count);
