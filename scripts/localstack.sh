@@ -116,14 +116,18 @@ ensure_kinesis_mock() {
   (runtime_env; "$VENV/bin/python" -m localstack.cli.lpm install kinesis-mock) >&2
 }
 
-# The pid in the pid file, if that process is alive and still a LocalStack runtime.
-running_pid() {
-  [[ -f "$PID_FILE" ]] || return 1
+# live_pid FILE PATTERN: the pid in FILE, if that process is alive and its command line
+# matches PATTERN (a recycled pid of another program does not count).
+live_pid() {
+  [[ -f "$1" ]] || return 1
   local pid
-  pid="$(cat "$PID_FILE")"
+  pid="$(cat "$1")"
   [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" |
-    grep -q 'localstack.runtime.main' && echo "$pid"
+    grep -q "$2" && echo "$pid"
 }
+
+# The pid in the pid file, if that process is alive and still a LocalStack runtime.
+running_pid() { live_pid "$PID_FILE" 'localstack.runtime.main'; }
 
 # The pid and all its descendants (kinesis-mock, ...), deepest first.
 descendants() {
@@ -210,13 +214,7 @@ cmd_stop() {
 }
 
 # The Slack stand-in's pid, if the pid file names a live slack_standin.py.
-standin_pid() {
-  [[ -f "$STANDIN_PID_FILE" ]] || return 1
-  local pid
-  pid="$(cat "$STANDIN_PID_FILE")"
-  [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" |
-    grep -q 'slack_standin.py' && echo "$pid"
-}
+standin_pid() { live_pid "$STANDIN_PID_FILE" 'slack_standin.py'; }
 
 start_standin() {
   local pid

@@ -4,6 +4,7 @@
 //! serde, so it accepts and rejects exactly what [`Record`]'s `Deserialize` does.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
 
@@ -43,11 +44,30 @@ enum RecordField {
 /// keys ignored, duplicates rejected).
 struct Streamed<'s, S>(&'s mut S);
 
-/// Reads the `entries` array into a sink.
-struct SinkEntries<'s, S>(&'s mut S);
+/// Reads the `entries` or `tallies` array into a sink, one item at a time.
+struct SinkSeq<'s, S, T>(&'s mut S, PhantomData<T>);
 
-/// Reads the `tallies` array into a sink.
-struct SinkTallies<'s, S>(&'s mut S);
+/// An item of a record's arrays: how it reaches a [`RecordSink`].
+trait SinkItem<'de>: Deserialize<'de> {
+    /// What the array holds, for error messages.
+    const EXPECTING: &'static str;
+    /// Hands the item to the sink.
+    fn give<S: RecordSink>(&self, sink: &mut S);
+}
+
+impl<'de> SinkItem<'de> for RecordEntry<'de> {
+    const EXPECTING: &'static str = "an array of entries";
+    fn give<S: RecordSink>(&self, sink: &mut S) {
+        sink.entry(self);
+    }
+}
+
+impl<'de> SinkItem<'de> for Tally<'de> {
+    const EXPECTING: &'static str = "an array of tallies";
+    fn give<S: RecordSink>(&self, sink: &mut S) {
+        sink.tally(self);
+    }
+}
 
 impl<'de, S: RecordSink> serde::de::DeserializeSeed<'de> for Streamed<'_, S> {
     type Value = RecordHeader<'de>;
@@ -95,13 +115,13 @@ impl<'de, S: RecordSink> serde::de::Visitor<'de> for Streamed<'_, S> {
                     if std::mem::replace(&mut entries, true) {
                         return Err(A::Error::duplicate_field("entries"));
                     }
-                    map.next_value_seed(SinkEntries(&mut *self.0))?;
+                    map.next_value_seed(SinkSeq::<_, RecordEntry<'de>>(&mut *self.0, PhantomData))?;
                 }
                 RecordField::Tallies => {
                     if std::mem::replace(&mut tallies, true) {
                         return Err(A::Error::duplicate_field("tallies"));
                     }
-                    map.next_value_seed(SinkTallies(&mut *self.0))?;
+                    map.next_value_seed(SinkSeq::<_, Tally<'de>>(&mut *self.0, PhantomData))?;
                 }
                 RecordField::Other => {
                     map.next_value::<serde::de::IgnoredAny>()?;
@@ -121,7 +141,7 @@ impl<'de, S: RecordSink> serde::de::Visitor<'de> for Streamed<'_, S> {
     }
 }
 
-impl<'de, S: RecordSink> serde::de::DeserializeSeed<'de> for SinkEntries<'_, S> {
+impl<'de, S: RecordSink, T: SinkItem<'de>> serde::de::DeserializeSeed<'de> for SinkSeq<'_, S, T> {
     type Value = ();
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -129,39 +149,16 @@ impl<'de, S: RecordSink> serde::de::DeserializeSeed<'de> for SinkEntries<'_, S> 
     }
 }
 
-impl<'de, S: RecordSink> serde::de::Visitor<'de> for SinkEntries<'_, S> {
+impl<'de, S: RecordSink, T: SinkItem<'de>> serde::de::Visitor<'de> for SinkSeq<'_, S, T> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an array of entries")
+        f.write_str(T::EXPECTING)
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(e) = seq.next_element::<RecordEntry<'de>>()? {
-            self.0.entry(&e);
-        }
-        Ok(())
-    }
-}
-
-impl<'de, S: RecordSink> serde::de::DeserializeSeed<'de> for SinkTallies<'_, S> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de, S: RecordSink> serde::de::Visitor<'de> for SinkTallies<'_, S> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an array of tallies")
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(t) = seq.next_element::<Tally<'de>>()? {
-            self.0.tally(&t);
+        while let Some(item) = seq.next_element::<T>()? {
+            item.give(self.0);
         }
         Ok(())
     }

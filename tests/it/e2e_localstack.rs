@@ -27,14 +27,13 @@ use albwatch::ingest::{Deadline, IngestConfig, IngestHandler, KinesisSink, S3Sou
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_kinesis::types::ShardIteratorType;
-use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::localstack::{
-    LocalStack, REGION, create_bucket, create_queue, create_stream, put_object, receive_until,
-    unique_name,
+    LocalStack, REGION, create_bucket, create_queue, create_stream, notify_queue, put_object,
+    receive_until, unique_name,
 };
 
 /// The incident fixture: six 5-minute ALB log files under their real S3 layout.
@@ -286,26 +285,7 @@ impl Pipeline {
         let stream = unique_name("albwatch-e2e-alerts");
         let (queue_url, queue_arn) = create_queue(&sqs, &unique_name("albwatch-e2e")).await;
         create_bucket(&s3, &bucket).await;
-        let queue = QueueConfiguration::builder()
-            .queue_arn(&queue_arn)
-            .events(Event::S3ObjectCreated)
-            .build()
-            .expect("queue configuration");
-        s3.put_bucket_notification_configuration()
-            .bucket(&bucket)
-            .notification_configuration(
-                NotificationConfiguration::builder()
-                    .queue_configurations(queue)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "bucket notification: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(e)
-                )
-            });
+        notify_queue(&s3, &bucket, &queue_arn).await;
         create_stream(&kinesis, &stream, 2).await;
         let stream_arn = stream_arn(&kinesis, &stream).await;
         Self {

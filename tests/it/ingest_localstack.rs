@@ -12,12 +12,11 @@ use albwatch::ingest::{Deadline, IngestConfig, IngestHandler, KinesisSink, S3Sou
 use albwatch::parser::parse_line;
 use albwatch::record::{KeyKind, Record};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
 use serde_json::{Value, json};
 
 use crate::localstack::{
-    LocalStack, StreamRecord, create_bucket, create_queue, create_stream, put_object, read_stream,
-    receive_until, unique_name,
+    LocalStack, StreamRecord, create_bucket, create_queue, create_stream, notify_queue, put_object,
+    read_stream, receive_until, unique_name,
 };
 
 const DIR: &str = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/06/21/";
@@ -56,26 +55,7 @@ impl Setup {
         let stream = unique_name("albwatch-alerts");
         let (queue_url, queue_arn) = create_queue(&sqs, &unique_name("albwatch-ingest")).await;
         create_bucket(&s3, &bucket).await;
-        let queue = QueueConfiguration::builder()
-            .queue_arn(&queue_arn)
-            .events(Event::S3ObjectCreated)
-            .build()
-            .expect("queue configuration");
-        s3.put_bucket_notification_configuration()
-            .bucket(&bucket)
-            .notification_configuration(
-                NotificationConfiguration::builder()
-                    .queue_configurations(queue)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "notification: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(e)
-                )
-            });
+        notify_queue(&s3, &bucket, &queue_arn).await;
         create_stream(&kinesis, &stream, 2).await;
         Some(Self {
             ls,

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_kinesis::types::{ShardIteratorType, StreamStatus};
 use aws_sdk_s3::config::Credentials;
+use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
 use aws_sdk_sqs::types::QueueAttributeName;
 
 /// LocalStack's default edge endpoint.
@@ -165,6 +166,30 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
         .unwrap_or_else(|e| {
             panic!(
                 "create bucket {bucket}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(e)
+            )
+        });
+}
+
+/// Sends the bucket's `s3:ObjectCreated:*` notifications to the queue `queue_arn`.
+pub async fn notify_queue(s3: &aws_sdk_s3::Client, bucket: &str, queue_arn: &str) {
+    let queue = QueueConfiguration::builder()
+        .queue_arn(queue_arn)
+        .events(Event::S3ObjectCreated)
+        .build()
+        .expect("queue configuration");
+    s3.put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(queue)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "notification of {bucket}: {}",
                 aws_sdk_s3::error::DisplayErrorContext(e)
             )
         });
