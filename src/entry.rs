@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 
 use crate::escape::unescape;
+use crate::parser::{ParseErrorKind, ParseLineError, rule_priority, validate};
 
 /// The documented ALB access-log fields, in the order they appear on a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,10 +82,6 @@ pub enum Field {
 
 /// Number of documented fields; anything after them is kept as `extra`.
 pub const FIELD_COUNT: usize = 33;
-
-/// Field counts of the documented layouts (pre-2019 … current). Any count above the last is
-/// the current layout plus extra fields.
-pub const LAYOUT_FIELD_COUNTS: [usize; 5] = [25, 27, 29, 30, 33];
 
 impl Field {
     /// Every field in line order.
@@ -163,6 +160,20 @@ impl Field {
         }
     }
 
+    /// Whether the alerts need this field: a line whose required field cannot be read is
+    /// malformed; any other unreadable field is read as absent with a field warning.
+    pub const fn is_required(self) -> bool {
+        matches!(
+            self,
+            Field::Type
+                | Field::Time
+                | Field::Elb
+                | Field::Client
+                | Field::Target
+                | Field::ElbStatusCode
+        )
+    }
+
     /// Whether ALB writes this field between double quotes.
     pub const fn is_quoted(self) -> bool {
         matches!(
@@ -189,11 +200,15 @@ impl Field {
 /// A parsed entry. Every slice points into the original line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlbEntry<'a> {
+    /// The whole line (line ending removed), for the offsets of field warnings.
+    pub(crate) line: &'a [u8],
     /// Raw field contents (quotes stripped, escapes kept); `b"-"` for absent fields and for
     /// fields an older layout lacks.
     pub(crate) fields: [&'a [u8]; FIELD_COUNT],
-    /// How many documented fields the line carried (25, 27, 29, 30 or 33).
+    /// How many documented fields the line carried (25 to 33).
     pub(crate) present: u8,
+    /// Bit `i` set: field `i` failed its check and reads as absent (a field warning).
+    pub(crate) invalid: u64,
     /// The raw remainder after the last documented field (empty when there is none).
     pub(crate) extra: &'a [u8],
 }
@@ -224,10 +239,37 @@ pub(crate) fn is_absent(raw: &[u8]) -> bool {
 }
 
 impl<'a> AlbEntry<'a> {
-    /// The raw (still escaped) content of a field, or `None` when it is `-` or absent.
+    /// The raw (still escaped) content of a field, or `None` when it is `-`, absent, or failed
+    /// its check (a field warning).
     pub fn raw(&self, field: Field) -> Option<&'a [u8]> {
         let raw = self.fields[field as usize];
-        (!is_absent(raw)).then_some(raw)
+        (!is_absent(raw) && self.invalid & (1 << field as u32) == 0).then_some(raw)
+    }
+
+    /// Fields that failed their check and read as absent, in line order, each with its byte
+    /// offset and reason (the same form as a malformed line's error).
+    pub fn field_warnings(&self) -> impl Iterator<Item = ParseLineError> + '_ {
+        Field::ALL
+            .iter()
+            .filter(|&&f| self.invalid & (1 << f as u32) != 0)
+            .map(|&field| {
+                let value = self.fields[field as usize];
+                let at = (value.as_ptr() as usize).saturating_sub(self.line.as_ptr() as usize);
+                let quoted = at > 0 && self.line.get(at - 1) == Some(&b'"');
+                let kind = validate(field, value, quoted)
+                    .err()
+                    .unwrap_or(ParseErrorKind::EmptyField);
+                ParseLineError {
+                    field: field.name(),
+                    offset: at - usize::from(quoted),
+                    kind,
+                }
+            })
+    }
+
+    /// Whether any field failed its check (see [`field_warnings`](Self::field_warnings)).
+    pub fn has_field_warnings(&self) -> bool {
+        self.invalid != 0
     }
 
     /// A field's text with ALB escapes decoded (`\xHH`, `\"`, `\\`), or `None` when absent.
@@ -280,7 +322,7 @@ impl<'a> AlbEntry<'a> {
     /// Whether the load balancer or the target answered with a 5xx.
     pub fn is_5xx(&self) -> bool {
         is_5xx_raw(self.fields[Field::ElbStatusCode as usize])
-            || is_5xx_raw(self.fields[Field::TargetStatusCode as usize])
+            || self.raw(Field::TargetStatusCode).is_some_and(is_5xx_raw)
     }
 
     /// A numeric field (timings, byte counts, rule priority) as `f64`; timings keep `-1`.
@@ -290,11 +332,16 @@ impl<'a> AlbEntry<'a> {
             .and_then(|s| s.parse().ok())
     }
 
-    /// An integer field (byte counts, rule priority).
+    /// An unsigned integer field (`received_bytes`, `sent_bytes`).
     pub fn integer(&self, field: Field) -> Option<u64> {
         self.raw(field)
             .and_then(|raw| std::str::from_utf8(raw).ok())
             .and_then(|s| s.parse().ok())
+    }
+
+    /// `matched_rule_priority`: `-1` when rules evaluation failed, else 0 (default rule) to 50000.
+    pub fn rule_priority(&self) -> Option<i32> {
+        self.raw(Field::MatchedRulePriority).and_then(rule_priority)
     }
 
     /// The `request` field split into verb, URL and protocol.
@@ -367,8 +414,11 @@ pub(crate) fn split_host_port(raw: &[u8]) -> Option<HostPort<'_>> {
     Some(HostPort { ip, port })
 }
 
-/// Splits a raw request into verb (to the first space), protocol (after the last space) and URL.
+/// Splits a raw request into verb (to the first space), protocol (after the last space, trailing
+/// spaces ignored) and URL (what lies between, spaces kept).
 pub(crate) fn split_request(raw: &[u8]) -> Request<'_> {
+    let end = raw.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+    let raw = &raw[..end];
     match (memchr::memchr(b' ', raw), memchr::memrchr(b' ', raw)) {
         (Some(first), Some(last)) if first < last => Request {
             verb: &raw[..first],
@@ -419,6 +469,17 @@ mod tests {
         assert_eq!(
             (r.verb, r.url, r.proto),
             (&b"-"[..], &b"http://host:80-/"[..], &b""[..])
+        );
+        // A stray space before the closing quote, seen in real logs.
+        let r = split_request(b"GET http://host/path HTTP/1.0 ");
+        assert_eq!(
+            (r.verb, r.url, r.proto),
+            (&b"GET"[..], &b"http://host/path"[..], &b"HTTP/1.0"[..])
+        );
+        let r = split_request(b"GET http://host/a b  HTTP/1.1  ");
+        assert_eq!(
+            (r.verb, r.url, r.proto),
+            (&b"GET"[..], &b"http://host/a b "[..], &b"HTTP/1.1"[..])
         );
     }
 

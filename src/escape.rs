@@ -57,9 +57,15 @@ fn hex(b: &u8) -> Option<u8> {
 /// Escapes text the way ALB does (`"`, `\`, control and non-ASCII bytes as `\xHH`), the
 /// inverse of [`unescape`]; used to write log lines (fixtures, generators, tests).
 pub fn escape_alb(text: &str) -> String {
+    escape_bytes(text.as_bytes())
+}
+
+/// [`escape_alb`] on raw bytes: printable ASCII only, so an excerpt of any input is safe to
+/// show on a terminal or in a log (no ESC, NUL or invalid UTF-8 gets through).
+pub fn escape_bytes(raw: &[u8]) -> String {
     use std::fmt::Write;
-    let mut out = String::with_capacity(text.len());
-    for &b in text.as_bytes() {
+    let mut out = String::with_capacity(raw.len());
+    for &b in raw {
         if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
             let _ = write!(out, "\\x{b:02x}");
         } else {
@@ -83,6 +89,7 @@ mod tests {
         assert_eq!(unescape(br"trailing\"), r"trailing\");
         assert_eq!(unescape(br"\xff"), "\u{fffd}");
         assert!(matches!(unescape(b"plain"), Cow::Borrowed("plain")));
+        assert_eq!(escape_bytes(b"\x1b[31mred\0\xff"), r"\x1b[31mred\x00\xff");
     }
 
     proptest! {

@@ -1,7 +1,8 @@
 //! albwatch: Application Load Balancer access logs → timely, deduplicated 5xx alerts.
 //!
 //! # Layout
-//! - [`entry`], [`parser`], [`escape`]: the zero-copy ALB access-log line parser.
+//! - [`entry`], [`parser`], [`escape`]: the zero-copy ALB access-log line parser;
+//!   [`problems`]: counting malformed lines and field warnings, showing the first few.
 //! - [`decode`]: any reader (gzip with all members, or plain text) → numbered lines, on a
 //!   decoder thread so decompression and parsing overlap.
 //! - [`json`]: the NDJSON form of an entry printed by `albwatch parse`.
@@ -20,5 +21,6 @@ pub mod escape;
 pub mod ingest;
 pub mod json;
 pub mod parser;
+pub mod problems;
 pub mod record;
 pub mod telemetry;

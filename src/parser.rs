@@ -1,13 +1,25 @@
-//! The ALB access-log line parser: one pass, zero-copy, never panics.
+//! The ALB access-log line parser: one pass, zero-copy, never panics, liberal in what it accepts.
 //!
 //! Fields are separated by single spaces; a field starting with `"` runs to the next `"` that is
-//! not escaped by a backslash and is followed by a space or the end of the line. Numeric and
-//! time fields are validated here (so a bad line is reported with the field and byte offset) and
-//! converted on demand by [`AlbEntry`]'s accessors.
+//! not escaped by a backslash and is followed by a space or the end of the line. Fields are read
+//! by position: a line needs at least the [`MIN_FIELD_COUNT`] fields of the oldest layout, and
+//! fields after the last documented one are kept as `extra` (AWS: "ignore any fields at the end
+//! of the log entry that you were not expecting").
+//!
+//! A line is rejected only when a field the alerts need cannot be read ([`Field::is_required`]:
+//! type, time, elb, client and target, elb_status_code). Any other field that fails its check
+//! is read as absent and reported as a field warning ([`AlbEntry::field_warnings`]); the entry
+//! still counts. Typed values are converted on demand by [`AlbEntry`]'s accessors.
 
-use crate::entry::{AlbEntry, FIELD_COUNT, Field, LAYOUT_FIELD_COUNTS, split_host_port};
+use crate::entry::{AlbEntry, FIELD_COUNT, Field, split_host_port};
 
-/// Why a line is not an ALB access-log entry.
+/// Fields of the oldest documented layout (2016): a line with fewer is not an entry.
+pub const MIN_FIELD_COUNT: usize = 25;
+
+/// Highest `matched_rule_priority` AWS allows for a listener rule.
+pub const MAX_RULE_PRIORITY: u32 = 50_000;
+
+/// Why a line (or one of its fields) is not what ALB writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ParseErrorKind {
     /// The line is empty (callers normally skip blank lines before parsing).
@@ -16,14 +28,11 @@ pub enum ParseErrorKind {
     /// A quoted field has no closing quote.
     #[error("unterminated quoted field")]
     UnterminatedQuote,
-    /// A closing quote is followed by something other than a space.
-    #[error("expected a space after the field")]
-    ExpectedSpace,
     /// Two spaces in a row or an empty bare field.
     #[error("empty field")]
     EmptyField,
-    /// The line ended before the field; `found` fields were read.
-    #[error("line ends after {found} fields, not a known layout (25, 27, 29, 30 or 33+)")]
+    /// The line ended before the oldest layout's last field; `found` fields were read.
+    #[error("line ends after {found} fields, fewer than the 25 of the oldest layout")]
     FieldCount {
         /// How many fields the line had.
         found: usize,
@@ -31,6 +40,9 @@ pub enum ParseErrorKind {
     /// Not a number where one is required.
     #[error("not a number")]
     BadNumber,
+    /// Not `-`, `-1` or a priority from 0 to 50000.
+    #[error("not a rule priority (-1, 0..50000)")]
+    BadPriority,
     /// Not a three-digit status code.
     #[error("not a status code")]
     BadStatusCode,
@@ -45,7 +57,7 @@ pub enum ParseErrorKind {
     BadType,
 }
 
-/// A line that is not an ALB entry: which field, where, and why.
+/// A line that is not an ALB entry, or a field read as absent: which field, where, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {kind} (byte {offset})")]
 pub struct ParseLineError {
@@ -70,12 +82,14 @@ pub fn parse_line(line: &[u8]) -> Result<AlbEntry<'_>, ParseLineError> {
     }
     let len = line.len();
     let mut fields: [&[u8]; FIELD_COUNT] = [b"-"; FIELD_COUNT];
+    let mut invalid = 0u64;
     let mut pos = 0;
     let mut count = 0;
     while count < FIELD_COUNT && pos < len {
         let field = Field::ALL[count];
         let start = pos;
-        let (value, end) = if line[pos] == b'"' {
+        let quoted = line[pos] == b'"';
+        let (value, end) = if quoted {
             let close = closing_quote(line, pos + 1)
                 .ok_or_else(|| error(field, start, ParseErrorKind::UnterminatedQuote))?;
             (&line[pos + 1..close], close + 1)
@@ -83,22 +97,20 @@ pub fn parse_line(line: &[u8]) -> Result<AlbEntry<'_>, ParseLineError> {
             let end = memchr::memchr(b' ', &line[pos..]).map_or(len, |o| pos + o);
             (&line[pos..end], end)
         };
-        if end < len {
-            if line[end] != b' ' {
-                return Err(error(field, end, ParseErrorKind::ExpectedSpace));
+        // `end` is a space (a closing quote is always followed by one) or the end of the line.
+        pos = (end + 1).min(len);
+        if let Err(kind) = validate(field, value, quoted) {
+            if field.is_required() {
+                return Err(error(field, start, kind));
             }
-            pos = end + 1;
-        } else {
-            pos = len;
+            invalid |= 1 << count;
         }
-        validate(field, value, line[start] == b'"').map_err(|kind| error(field, start, kind))?;
         fields[count] = value;
         count += 1;
     }
-    if !LAYOUT_FIELD_COUNTS.contains(&count) {
-        let missing = Field::ALL[count.min(FIELD_COUNT - 1)];
+    if count < MIN_FIELD_COUNT {
         return Err(error(
-            missing,
+            Field::ALL[count],
             len,
             ParseErrorKind::FieldCount { found: count },
         ));
@@ -109,8 +121,10 @@ pub fn parse_line(line: &[u8]) -> Result<AlbEntry<'_>, ParseLineError> {
         b""
     };
     Ok(AlbEntry {
+        line,
         fields,
         present: count as u8,
+        invalid,
         extra,
     })
 }
@@ -150,7 +164,9 @@ pub(crate) fn closing_quote(line: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-fn validate(field: Field, value: &[u8], quoted: bool) -> Result<(), ParseErrorKind> {
+/// Why a field's value is not in its documented domain (`-` is valid everywhere but in `type`
+/// and `time`).
+pub(crate) fn validate(field: Field, value: &[u8], quoted: bool) -> Result<(), ParseErrorKind> {
     if value.is_empty() && !quoted {
         return Err(ParseErrorKind::EmptyField);
     }
@@ -180,13 +196,29 @@ fn validate(field: Field, value: &[u8], quoted: bool) -> Result<(), ParseErrorKi
         Field::ElbStatusCode | Field::TargetStatusCode if !absent && !is_status_code(value) => {
             Err(ParseErrorKind::BadStatusCode)
         }
-        Field::ReceivedBytes | Field::SentBytes | Field::MatchedRulePriority
-            if !absent && !is_unsigned(value) =>
-        {
+        Field::ReceivedBytes | Field::SentBytes if !absent && !is_unsigned(value) => {
             Err(ParseErrorKind::BadNumber)
+        }
+        Field::MatchedRulePriority if !absent && rule_priority(value).is_none() => {
+            Err(ParseErrorKind::BadPriority)
         }
         _ => Ok(()),
     }
+}
+
+/// `-1` (AWS: "an error occurred during rules evaluation") or a priority from 0 (the default
+/// rule) to [`MAX_RULE_PRIORITY`].
+pub(crate) fn rule_priority(v: &[u8]) -> Option<i32> {
+    if v == b"-1" {
+        return Some(-1);
+    }
+    if v.is_empty() || v.len() > 5 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = v
+        .iter()
+        .fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0'));
+    (n <= MAX_RULE_PRIORITY).then_some(n as i32)
 }
 
 fn is_status_code(v: &[u8]) -> bool {
@@ -290,19 +322,102 @@ mod tests {
     }
 
     #[test]
-    fn older_layouts_parse_with_missing_fields_null() {
-        for n in LAYOUT_FIELD_COUNTS {
+    fn any_field_count_from_the_oldest_layout_up_parses() {
+        for n in MIN_FIELD_COUNT..=FIELD_COUNT {
             let line = with_fields(n);
             let e = parse_line(line.as_bytes()).unwrap_or_else(|err| panic!("{n}: {err}"));
             assert_eq!(e.field_count(), n);
             assert_eq!(e.text(Field::ErrorReason), None);
             assert_eq!(e.raw(Field::ConnTraceId).is_some(), n >= 30);
+            assert_eq!(e.text(Field::TargetPortList).is_some(), n >= 26, "{n}");
+            assert!(!e.has_field_warnings());
         }
-        for n in [5, 24, 26, 28, 31, 32] {
+        for n in [1, 5, 24] {
             let err = parse_line(with_fields(n).as_bytes()).unwrap_err();
             assert_eq!(err.kind, ParseErrorKind::FieldCount { found: n });
             assert_eq!(err.field, Field::ALL[n].name());
         }
+    }
+
+    #[test]
+    fn rule_priority_domain_is_minus_one_and_zero_to_50000() {
+        // AWS: "The priority value of the rule that matched the request. If a rule matched, this
+        // is a value from 1 to 50,000. If no rule matched and the default action was taken, this
+        // value is set to 0. If an error occurs during rules evaluation, it is set to -1. For any
+        // other error, it is set to `-`."
+        for (raw, want) in [
+            ("-1", Some(-1)),
+            ("0", Some(0)),
+            ("1", Some(1)),
+            ("50000", Some(50_000)),
+            ("-", None),
+        ] {
+            let line = HTTPS.replace(
+                " 1 2018-07-02T22:22:48",
+                &format!(" {raw} 2018-07-02T22:22:48"),
+            );
+            let e = parse_line(line.as_bytes()).unwrap();
+            assert_eq!(e.rule_priority(), want, "{raw}");
+            assert!(!e.has_field_warnings(), "{raw}");
+        }
+        for raw in ["50001", "-2", "1.5", "x", "99999999999"] {
+            let line = HTTPS.replace(
+                " 1 2018-07-02T22:22:48",
+                &format!(" {raw} 2018-07-02T22:22:48"),
+            );
+            let e = parse_line(line.as_bytes()).unwrap();
+            assert_eq!(e.rule_priority(), None, "{raw}");
+            let w: Vec<_> = e.field_warnings().collect();
+            assert_eq!(w.len(), 1, "{raw}");
+            assert_eq!(w[0].field, "matched_rule_priority");
+            assert_eq!(w[0].kind, ParseErrorKind::BadPriority);
+            assert_eq!(
+                &line.as_bytes()[w[0].offset..w[0].offset + raw.len()],
+                raw.as_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn unreadable_optional_fields_are_warnings_and_the_entry_counts() {
+        let bad = HTTPS
+            .replace(
+                "0.086 0.048 0.037 200 200 0 57",
+                "abc 0.048 0.037 200 2x0 0 5x7",
+            )
+            .replace(" 2018-07-02T22:22:48.364000Z", " yesterday");
+        let e = parse_line(bad.as_bytes()).unwrap();
+        let warned: Vec<_> = e.field_warnings().map(|w| (w.field, w.kind)).collect();
+        assert_eq!(
+            warned,
+            [
+                ("request_processing_time", ParseErrorKind::BadNumber),
+                ("target_status_code", ParseErrorKind::BadStatusCode),
+                ("sent_bytes", ParseErrorKind::BadNumber),
+                ("request_creation_time", ParseErrorKind::BadTime),
+            ]
+        );
+        assert_eq!(e.number(Field::RequestProcessingTime), None);
+        assert_eq!(e.target_status_code(), None);
+        assert_eq!(e.integer(Field::SentBytes), None);
+        assert_eq!(e.text(Field::RequestCreationTime), None);
+        assert_eq!(e.elb_status_code(), Some(200));
+        let w = e.field_warnings().next().unwrap();
+        assert_eq!(&bad.as_bytes()[w.offset..w.offset + 3], b"abc");
+        assert_eq!(
+            w.to_string(),
+            format!("request_processing_time: not a number (byte {})", w.offset)
+        );
+    }
+
+    #[test]
+    fn a_5xx_with_an_unreadable_target_status_is_still_a_5xx() {
+        let line = HTTPS.replace(" 200 200 ", " 502 5o2 ");
+        let e = parse_line(line.as_bytes()).unwrap();
+        assert!(e.is_5xx());
+        assert_eq!(e.target_status_code(), None);
+        let line = HTTPS.replace(" 200 200 ", " 200 5o2 ");
+        assert!(!parse_line(line.as_bytes()).unwrap().is_5xx());
     }
 
     #[test]
@@ -324,7 +439,7 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_field_and_offset() {
+    fn required_fields_fail_the_line_with_field_and_offset() {
         let bad = HTTPS.replace(" 200 200 ", " 2x0 200 ");
         let err = parse_line(bad.as_bytes()).unwrap_err();
         assert_eq!(err.field, "elb_status_code");
@@ -336,11 +451,10 @@ mod tests {
             parse_line(bad.as_bytes()).unwrap_err().kind,
             ParseErrorKind::BadTime
         );
-        let bad = HTTPS.replace("0.086", "abc");
-        assert_eq!(
-            parse_line(bad.as_bytes()).unwrap_err().field,
-            "request_processing_time"
-        );
+        let bad = HTTPS.replace("https 2018", "HTTPS 2018");
+        assert_eq!(parse_line(bad.as_bytes()).unwrap_err().field, "type");
+        let bad = HTTPS.replace(" 10.0.0.1:80 0.086", " 10.0.0.1 0.086");
+        assert_eq!(parse_line(bad.as_bytes()).unwrap_err().field, "target:port");
         let bad = HTTPS.replace(" 192.168.131.39:2817", " 192.168.131.39");
         assert_eq!(parse_line(bad.as_bytes()).unwrap_err().field, "client:port");
         assert_eq!(parse_line(b"garbage").unwrap_err().field, "time");
@@ -390,6 +504,8 @@ mod tests {
             request: (String, String, String),
             user_agent: String,
             error_reason: Option<String>,
+            priority: Option<i32>,
+            request_padding: usize,
             fields: usize,
             extra: Vec<String>,
         }
@@ -428,14 +544,24 @@ mod tests {
                     ),
                     text(),
                     proptest::option::of("[A-Za-z]{3,20}"),
-                    prop::sample::select(vec![25usize, 27, 29, 30, 33]),
+                    MIN_FIELD_COUNT..=FIELD_COUNT,
                     proptest::collection::vec(text(), 0..3),
+                    proptest::option::of(prop_oneof![Just(-1), 0..=50_000i32]),
+                    0usize..3,
                 ),
             )
                 .prop_map(
                     |(
                         (kind, time, client, target, timing, (elb_status, target_status, sent)),
-                        (request, user_agent, error_reason, fields, extra),
+                        (
+                            request,
+                            user_agent,
+                            error_reason,
+                            fields,
+                            extra,
+                            priority,
+                            request_padding,
+                        ),
                     )| Gen {
                         kind,
                         time,
@@ -448,6 +574,8 @@ mod tests {
                         request,
                         user_agent,
                         error_reason,
+                        priority,
+                        request_padding,
                         fields,
                         extra: if fields == 33 { extra } else { Vec::new() },
                     },
@@ -467,7 +595,13 @@ mod tests {
             let timing = g.timing.clone().unwrap_or_else(|| "-1".to_owned());
             let status = |s: Option<u16>| s.map_or("-".to_owned(), |s| s.to_string());
             let q = |s: &str| format!("\"{}\"", escape_alb(s));
-            let request = format!("{} {} {}", g.request.0, g.request.1, g.request.2);
+            let request = format!(
+                "{} {} {}{}",
+                g.request.0,
+                g.request.1,
+                g.request.2,
+                " ".repeat(g.request_padding)
+            );
             let all = [
                 g.kind.to_owned(),
                 g.time.clone(),
@@ -489,7 +623,7 @@ mod tests {
                 q("Root=1-abc"),
                 q("-"),
                 q("-"),
-                "0".into(),
+                g.priority.map_or("-".to_owned(), |p| p.to_string()),
                 g.time.clone(),
                 q("forward"),
                 q("-"),
@@ -517,6 +651,8 @@ mod tests {
                 let line = format_line(&g);
                 let e = parse_line(line.as_bytes()).map_err(|err| TestCaseError::fail(format!("{err}: {line}")))?;
                 prop_assert_eq!(e.field_count(), g.fields);
+                prop_assert!(!e.has_field_warnings());
+                prop_assert_eq!(e.rule_priority(), g.priority);
                 prop_assert_eq!(e.text(Field::Type).map(|t| t.into_owned()), Some(g.kind.to_owned()));
                 prop_assert_eq!(e.time(), g.time.as_str());
                 let client = e.client().unwrap();

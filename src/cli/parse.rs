@@ -1,5 +1,7 @@
-//! `albwatch parse`: ALB logs → NDJSON (or a summary), malformed lines reported on stderr.
+//! `albwatch parse`: ALB logs → NDJSON (or a summary), malformed lines and field warnings
+//! reported on stderr (buffered, the first few per field and file, then a count).
 
+use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -9,8 +11,10 @@ use serde::Serialize;
 
 use super::inputs::{Input, expand, is_log_file_name};
 use crate::decode::{DecodeOptions, LineSource};
+use crate::escape::escape_bytes;
 use crate::json::EntryJson;
 use crate::parser::{is_blank, parse_line};
+use crate::problems::{LineProblems, TOO_LONG};
 
 /// Options of `albwatch parse`.
 #[derive(Debug, Clone, clap::Args)]
@@ -18,7 +22,7 @@ pub struct ParseArgs {
     /// Print one summary object instead of one object per entry.
     #[arg(long)]
     pub summary: bool,
-    /// Exit 1 when any line is malformed.
+    /// Exit 1 when any line is malformed or any field warning was counted.
     #[arg(long)]
     pub strict: bool,
     /// Files (`.gz` or plain), directories (walked for `*.log` and `*.log.gz`), or `-` for stdin.
@@ -27,7 +31,7 @@ pub struct ParseArgs {
 }
 
 /// The `--summary` object.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct ParseSummary {
     /// Inputs read.
     pub files: u64,
@@ -37,34 +41,48 @@ pub struct ParseSummary {
     pub entries: u64,
     /// Non-blank lines that did not parse.
     pub malformed: u64,
+    /// Fields read as absent because they failed their check, by field name (the entries
+    /// still count).
+    pub field_warnings: BTreeMap<&'static str, u64>,
     /// Entries whose `elb_status_code` is 5xx.
     pub elb_5xx: u64,
     /// Uncompressed bytes read.
     pub bytes: u64,
 }
 
-/// Exit status: 0 ok, 1 malformed lines under `--strict`, 2 an input could not be read.
+/// Exit status: 0 ok, 1 malformed lines or field warnings under `--strict`, 2 an input could
+/// not be read.
 pub fn run(args: &ParseArgs) -> u8 {
     let (inputs, errors) = expand(&args.paths, is_log_file_name);
     let mut failed = !errors.is_empty();
+    let mut err = io::BufWriter::new(io::stderr());
     for e in &errors {
-        eprintln!("albwatch: {e}");
+        let _ = writeln!(err, "albwatch: {e}");
     }
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut summary = ParseSummary::default();
     let progress = Progress::new(&inputs);
     for input in &inputs {
-        match parse_input(input, args.summary, &mut out, &mut summary, &progress) {
+        let result = parse_input(
+            input,
+            args.summary,
+            &mut out,
+            &mut err,
+            &mut summary,
+            &progress,
+        );
+        match result {
             Ok(()) => {}
             Err(InputFailure::Output(e)) => return output_failed(&e),
             Err(InputFailure::Input(message)) => {
-                eprintln!("albwatch: {message}");
+                let _ = writeln!(err, "albwatch: {message}");
                 failed = true;
             }
         }
     }
     progress.finish();
+    let _ = err.flush();
     if args.summary {
         let written = serde_json::to_writer(&mut out, &summary).map_err(io::Error::from);
         if let Err(e) = written.and_then(|()| out.write_all(b"\n")) {
@@ -76,7 +94,7 @@ pub fn run(args: &ParseArgs) -> u8 {
     }
     if failed {
         2
-    } else if args.strict && summary.malformed > 0 {
+    } else if args.strict && (summary.malformed > 0 || !summary.field_warnings.is_empty()) {
         1
     } else {
         0
@@ -94,28 +112,46 @@ fn parse_input(
     input: &Input,
     summary_only: bool,
     out: &mut impl Write,
+    err: &mut impl Write,
     summary: &mut ParseSummary,
     progress: &Progress,
 ) -> Result<(), InputFailure> {
-    let name = input.name();
+    let name = escape_bytes(input.name().as_bytes());
     let reader = input
         .open()
         .map_err(|e| InputFailure::Input(format!("{name}: {e}")))?;
     let source = LineSource::spawn(reader, &name, DecodeOptions::default());
     let read = source.progress();
     let mut output_error = None;
+    let mut problems = LineProblems::default();
     summary.files += 1;
     let result = source.for_each_line(|line_no, line| {
         summary.lines += 1;
         if line_no % 16_384 == 0 {
             progress.update(read.load(Ordering::Relaxed));
         }
+        let line = match line {
+            Ok(line) => line,
+            Err(too_long) => {
+                if problems.malformed(TOO_LONG) {
+                    let _ = writeln!(err, "{name}:{line_no}: {too_long}");
+                }
+                return ControlFlow::Continue(());
+            }
+        };
         if is_blank(line) {
             return ControlFlow::Continue(());
         }
         match parse_line(line) {
             Ok(entry) => {
                 summary.entries += 1;
+                if entry.has_field_warnings() {
+                    for w in entry.field_warnings() {
+                        if problems.warning(w.field) {
+                            let _ = writeln!(err, "{name}:{line_no}: warning: {w}");
+                        }
+                    }
+                }
                 if entry
                     .elb_status_code()
                     .is_some_and(|c| (500..600).contains(&c))
@@ -133,19 +169,34 @@ fn parse_input(
                 }
             }
             Err(e) => {
-                summary.malformed += 1;
-                eprintln!("{name}:{line_no}: {e}");
+                if problems.malformed(e.field) {
+                    let _ = writeln!(err, "{name}:{line_no}: {e}");
+                }
             }
         }
         ControlFlow::Continue(())
     });
     progress.file_done(input.size().unwrap_or(0));
+    if let Some(hidden) = problems.hidden() {
+        let _ = writeln!(err, "{name}: {hidden}");
+    }
+    summary.malformed += problems.malformed_total();
+    for (field, n) in problems.field_warnings {
+        *summary.field_warnings.entry(field).or_default() += n;
+    }
     if let Some(e) = output_error {
         return Err(InputFailure::Output(e));
     }
     match result {
         Ok(stats) => {
             summary.bytes += stats.bytes;
+            if let Some(t) = stats.trailing {
+                let _ = writeln!(
+                    err,
+                    "{name}: warning: ignored {} bytes that are not gzip after the last member (compressed byte {})",
+                    t.bytes, t.offset
+                );
+            }
             Ok(())
         }
         Err(e) => Err(InputFailure::Input(e.to_string())),

@@ -6,7 +6,7 @@ use super::DecodeError;
 
 /// A run of whole lines (the last block of a stream may end without a newline).
 #[derive(Debug)]
-pub struct Block {
+pub(crate) struct Block {
     /// Backing buffer (kept at full length so it can be reused without re-zeroing).
     pub(crate) buf: Vec<u8>,
     /// How many bytes of `buf` hold data.
@@ -15,19 +15,32 @@ pub struct Block {
 
 impl Block {
     /// The decoded bytes.
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
 }
 
+/// What the decoder thread sends, in line order.
+#[derive(Debug)]
+pub(crate) enum Chunk {
+    /// Whole lines.
+    Lines(Block),
+    /// One line longer than a block, skipped up to its newline: its length without the newline.
+    TooLong(u64),
+}
+
 /// Fills fixed-size buffers, cuts them at the last newline, and sends them downstream; the
-/// partial line after the cut moves to the next buffer. Buffers come back through `pool`.
+/// partial line after the cut moves to the next buffer. A line that fills a whole buffer is
+/// skipped up to its newline and sent as [`Chunk::TooLong`], so memory stays bounded and the
+/// text after the cut never passes for a line of its own. Buffers come back through `pool`.
 pub(crate) struct BlockWriter {
-    tx: SyncSender<Result<Block, DecodeError>>,
+    tx: SyncSender<Result<Chunk, DecodeError>>,
     pool: Receiver<Vec<u8>>,
     buf: Vec<u8>,
     len: usize,
     block_bytes: usize,
+    /// `Some(n)`: inside an over-long line, `n` bytes of it skipped so far (`len` stays 0).
+    skipping: Option<u64>,
     /// Uncompressed bytes produced so far.
     pub(crate) produced: u64,
 }
@@ -38,7 +51,7 @@ pub(crate) struct Disconnected;
 
 impl BlockWriter {
     pub(crate) fn new(
-        tx: SyncSender<Result<Block, DecodeError>>,
+        tx: SyncSender<Result<Chunk, DecodeError>>,
         pool: Receiver<Vec<u8>>,
         block_bytes: usize,
     ) -> Self {
@@ -48,6 +61,7 @@ impl BlockWriter {
             buf: vec![0; block_bytes],
             len: 0,
             block_bytes,
+            skipping: None,
             produced: 0,
         }
     }
@@ -62,20 +76,40 @@ impl BlockWriter {
         self.len == 0
     }
 
-    /// Records that `n` bytes were written into [`spare`](Self::spare).
-    pub(crate) fn commit(&mut self, n: usize) {
-        self.len += n;
+    /// Records that `n` bytes were written into [`spare`](Self::spare). Inside an over-long line
+    /// they are skipped up to its newline.
+    pub(crate) fn commit(&mut self, n: usize) -> Result<(), Disconnected> {
         self.produced += n as u64;
+        let Some(skipped) = self.skipping else {
+            self.len += n;
+            return Ok(());
+        };
+        let new = self.len..self.len + n;
+        match memchr::memchr(b'\n', &self.buf[new.clone()]) {
+            None => {
+                self.skipping = Some(skipped + n as u64);
+                Ok(())
+            }
+            Some(nl) => {
+                self.skipping = None;
+                self.buf.copy_within(new.start + nl + 1..new.end, self.len);
+                self.len += n - nl - 1;
+                self.send(Ok(Chunk::TooLong(skipped + nl as u64)))
+            }
+        }
     }
 
     /// Sends the whole lines held so far and keeps the trailing partial line. A buffer holding
-    /// one line longer than a block is sent as it is (that line will not parse, memory stays
-    /// bounded).
+    /// nothing but part of one line starts skipping that line.
     pub(crate) fn flush_lines(&mut self) -> Result<(), Disconnected> {
         let data = &self.buf[..self.len];
         let cut = match memchr::memrchr(b'\n', data) {
             Some(nl) => nl + 1,
-            None if self.len == self.buf.len() => self.len,
+            None if self.len == self.buf.len() => {
+                self.skipping = Some(self.skipping.unwrap_or(0) + self.len as u64);
+                self.len = 0;
+                return Ok(());
+            }
             None => return Ok(()),
         };
         let mut next = self.fresh_buffer();
@@ -83,32 +117,41 @@ impl BlockWriter {
         next[..tail].copy_from_slice(&self.buf[cut..self.len]);
         let full = std::mem::replace(&mut self.buf, next);
         self.len = tail;
-        self.send(Ok(Block {
+        self.send(Ok(Chunk::Lines(Block {
             buf: full,
             len: cut,
-        }))
+        })))
     }
 
     /// Sends everything left, including a last line without a newline.
     pub(crate) fn finish(&mut self) -> Result<(), Disconnected> {
+        if let Some(skipped) = self.skipping.take() {
+            return self.send(Ok(Chunk::TooLong(skipped)));
+        }
         if self.len == 0 {
             return Ok(());
         }
         let full = std::mem::take(&mut self.buf);
         let len = std::mem::take(&mut self.len);
-        self.send(Ok(Block { buf: full, len }))
+        self.send(Ok(Chunk::Lines(Block { buf: full, len })))
     }
 
-    /// Sends the whole lines decoded so far (a partial line cut by the failure is dropped),
-    /// then the error.
+    /// Sends the whole lines decoded so far (a partial line cut by the failure is dropped; an
+    /// over-long one is reported), then the error.
     pub(crate) fn fail(&mut self, error: DecodeError) {
-        if self.flush_lines().is_ok() {
+        let flushed = self
+            .flush_lines()
+            .and_then(|()| match self.skipping.take() {
+                Some(skipped) => self.send(Ok(Chunk::TooLong(skipped))),
+                None => Ok(()),
+            });
+        if flushed.is_ok() {
             let _ = self.tx.send(Err(error));
         }
     }
 
-    fn send(&self, block: Result<Block, DecodeError>) -> Result<(), Disconnected> {
-        self.tx.send(block).map_err(|_| Disconnected)
+    fn send(&self, chunk: Result<Chunk, DecodeError>) -> Result<(), Disconnected> {
+        self.tx.send(chunk).map_err(|_| Disconnected)
     }
 
     fn fresh_buffer(&self) -> Vec<u8> {

@@ -10,14 +10,14 @@ mod blocks;
 mod libdeflate;
 mod worker;
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc;
 use std::thread;
 
-pub use blocks::Block;
+use blocks::Chunk;
 
 /// Blocks queued between the decoder thread and the consumer.
 const CHANNEL_BLOCKS: usize = 1;
@@ -70,6 +70,28 @@ pub struct DecodeStats {
     pub members: u64,
     /// Whether part of the input went through the streaming decoder.
     pub streamed: bool,
+    /// Data after the last gzip member that is not a member, skipped (the lines before it were
+    /// all delivered); callers warn about it.
+    pub trailing: Option<TrailingData>,
+}
+
+/// Bytes after the last gzip member that are not a gzip member (zero padding, appended junk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrailingData {
+    /// Compressed offset where they start.
+    pub offset: u64,
+    /// How many bytes were skipped.
+    pub bytes: u64,
+}
+
+/// A line longer than a decoded block: skipped up to its newline, reported once in its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("line of {bytes} bytes is longer than the {limit}-byte limit, skipped")]
+pub struct LineTooLong {
+    /// The line's length without its newline.
+    pub bytes: u64,
+    /// The longest line the decoder holds (its block size minus one).
+    pub limit: usize,
 }
 
 /// The input could not be fully decoded; every line before the failure was delivered.
@@ -85,6 +107,14 @@ pub enum DecodeError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The decoder thread could not start or died; lines may be missing.
+    #[error("{name}: decoder thread failed: {detail}")]
+    Thread {
+        /// The input's name (path or bucket/key).
+        name: String,
+        /// What happened.
+        detail: String,
+    },
     /// The gzip data is corrupt or truncated.
     #[error("{name}: corrupt gzip at compressed byte {offset}: {detail}")]
     Corrupt {
@@ -99,10 +129,12 @@ pub enum DecodeError {
 
 /// Decoded lines of one input, produced by a decoder thread.
 pub struct LineSource {
-    rx: mpsc::Receiver<Result<Block, DecodeError>>,
+    rx: mpsc::Receiver<Result<Chunk, DecodeError>>,
     pool: mpsc::Sender<Vec<u8>>,
-    thread: Option<thread::JoinHandle<DecodeStats>>,
+    thread: io::Result<thread::JoinHandle<DecodeStats>>,
     progress: Arc<AtomicU64>,
+    name: String,
+    limit: usize,
 }
 
 impl LineSource {
@@ -112,19 +144,21 @@ impl LineSource {
         let (pool, pool_rx) = mpsc::channel();
         let progress = Arc::new(AtomicU64::new(0));
         let read = Arc::clone(&progress);
-        let name = name.to_owned();
+        let limit = options.block_bytes.saturating_sub(1);
+        let thread_name = name.to_owned();
         let thread = thread::Builder::new()
             .name("albwatch-decode".into())
             .spawn(move || {
                 let mut out = blocks::BlockWriter::new(tx, pool_rx, options.block_bytes);
-                worker::run(reader, &name, &options, &mut out, read)
-            })
-            .ok();
+                worker::run(reader, &thread_name, &options, &mut out, read)
+            });
         Self {
             rx,
             pool,
             thread,
             progress,
+            name: name.to_owned(),
+            limit,
         }
     }
 
@@ -133,18 +167,27 @@ impl LineSource {
         Arc::clone(&self.progress)
     }
 
-    /// Calls `f(line_number, line)` for every line in order (numbers start at 1; the line
-    /// ending is removed). `Break` stops early. Returns the counters, or the decode error after
-    /// every line before it was delivered.
+    /// Calls `f(line_number, line)` for every line in order (numbers start at 1; the `\n` is
+    /// removed). A line longer than the block size comes as `Err` in its place. `Break` stops
+    /// early. Returns the counters, or the decode error after every line before it was
+    /// delivered; a decoder thread that could not start or panicked is an error too.
     pub fn for_each_line(
         mut self,
-        mut f: impl FnMut(u64, &[u8]) -> ControlFlow<()>,
+        mut f: impl FnMut(u64, Result<&[u8], LineTooLong>) -> ControlFlow<()>,
     ) -> Result<DecodeStats, DecodeError> {
         let mut line_no = 0u64;
         let mut failure = None;
         'blocks: while let Ok(message) = self.rx.recv() {
             let block = match message {
-                Ok(block) => block,
+                Ok(Chunk::Lines(block)) => block,
+                Ok(Chunk::TooLong(bytes)) => {
+                    line_no += 1;
+                    let limit = self.limit;
+                    if f(line_no, Err(LineTooLong { bytes, limit })).is_break() {
+                        break;
+                    }
+                    continue;
+                }
                 Err(error) => {
                     failure = Some(error);
                     break;
@@ -157,7 +200,7 @@ impl LineSource {
                     None => (rest, &rest[rest.len()..]),
                 };
                 line_no += 1;
-                if f(line_no, line).is_break() {
+                if f(line_no, Ok(line)).is_break() {
                     break 'blocks;
                 }
                 rest = next;
@@ -165,11 +208,14 @@ impl LineSource {
             let _ = self.pool.send(block.buf);
         }
         drop(std::mem::replace(&mut self.rx, mpsc::sync_channel(0).1));
-        let stats = self
-            .thread
-            .take()
-            .and_then(|t| t.join().ok())
-            .unwrap_or_default();
+        let name = std::mem::take(&mut self.name);
+        let thread_failed = |detail: String| DecodeError::Thread { name, detail };
+        let stats = match std::mem::replace(&mut self.thread, Err(io::ErrorKind::Other.into())) {
+            Ok(thread) => thread
+                .join()
+                .map_err(|_| thread_failed("it panicked".into()))?,
+            Err(e) => return Err(thread_failed(format!("it could not start: {e}"))),
+        };
         failure.map_or(Ok(stats), Err)
     }
 }
@@ -198,7 +244,11 @@ mod tests {
         let mut lines = Vec::new();
         let result = LineSource::spawn(std::io::Cursor::new(input), "test", options).for_each_line(
             |n, l| {
-                lines.push((n, l.to_vec()));
+                let l = l.map_or_else(
+                    |e| format!("<{} bytes>", e.bytes).into_bytes(),
+                    <[u8]>::to_vec,
+                );
+                lines.push((n, l));
                 ControlFlow::Continue(())
             },
         );
@@ -300,6 +350,116 @@ mod tests {
         let (lines, result) = collect(input[..input.len() - 10].to_vec(), DecodeOptions::default());
         assert!(lines.len() >= 2);
         assert!(matches!(result, Err(DecodeError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn over_long_lines_are_skipped_to_their_newline_and_counted_once() {
+        let long = "j".repeat(300);
+        let plain = format!("a\n{long} 502 looks like an entry\nb\n{long}\nc\n{long}").into_bytes();
+        let expected = [
+            "1:a",
+            "2:<324 bytes>",
+            "3:b",
+            "4:<300 bytes>",
+            "5:c",
+            "6:<300 bytes>",
+        ];
+        for input in [plain.clone(), gzip_members(&[&plain[..150], &plain[150..]])] {
+            for options in [
+                small(),
+                DecodeOptions {
+                    whole_members: false,
+                    ..small()
+                },
+            ] {
+                let (lines, stats) = collect(input.clone(), options);
+                assert_eq!(text(&lines), expected);
+                assert_eq!(stats.unwrap().bytes, plain.len() as u64);
+            }
+        }
+        // A line of exactly the limit still fits.
+        let fits = format!("{}\nx\n", "f".repeat(63));
+        let (lines, _) = collect(fits.into_bytes(), small());
+        assert_eq!(lines[0].1.len(), 63);
+        assert_eq!(text(&lines[1..]), ["2:x"]);
+    }
+
+    #[test]
+    fn junk_after_the_last_member_is_skipped_and_reported() {
+        let good = gzip_members(&[b"one\n", b"two\n"]);
+        for junk in [
+            vec![0u8; 1000],
+            b"appended by a copy tool\n".to_vec(),
+            vec![0x1f],
+        ] {
+            let input = [good.clone(), junk.clone()].concat();
+            for options in [
+                small(),
+                DecodeOptions::default(),
+                DecodeOptions {
+                    whole_members: false,
+                    ..small()
+                },
+            ] {
+                let (lines, stats) = collect(input.clone(), options.clone());
+                assert_eq!(text(&lines), ["1:one", "2:two"], "{options:?}");
+                let trailing = stats.unwrap().trailing;
+                assert_eq!(
+                    trailing,
+                    Some(TrailingData {
+                        offset: good.len() as u64,
+                        bytes: junk.len() as u64
+                    }),
+                    "{options:?} {junk:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn junk_followed_by_a_member_is_a_damaged_member() {
+        let good = gzip_members(&[b"one\n"]);
+        let later = gzip_members(&[b"lost\n"]);
+        let input = [good.clone(), vec![0; 700], later].concat();
+        for options in [small(), DecodeOptions::default()] {
+            let (lines, result) = collect(input.clone(), options);
+            assert_eq!(text(&lines), ["1:one"]);
+            match result {
+                Err(DecodeError::Corrupt { offset, detail, .. }) => {
+                    assert_eq!(offset, good.len() as u64);
+                    assert!(
+                        detail.contains(&format!("byte {}", good.len() + 700)),
+                        "{detail}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_decoder_that_dies_is_an_error() {
+        struct Explodes(u8);
+        impl Read for Explodes {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.0 += 1;
+                assert!(self.0 < 3, "reader exploded");
+                buf[..2].copy_from_slice(b"a\n");
+                Ok(2)
+            }
+        }
+        let mut seen = 0;
+        let result = LineSource::spawn(Explodes(0), "boom", small()).for_each_line(|_, _| {
+            seen += 1;
+            ControlFlow::Continue(())
+        });
+        match result {
+            Err(DecodeError::Thread { name, detail }) => {
+                assert_eq!(name, "boom");
+                assert!(detail.contains("panicked"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -2,20 +2,26 @@
 //!
 //! Fast path: whole members are decoded by libdeflate straight into the output block, from a
 //! bounded window of compressed input. A member that does not fit the window or the block, or
-//! that fails to decode, switches the rest of the stream to flate2's streaming multi-member
-//! decoder (zlib-rs), which also locates corruption and delivers the lines before it.
+//! that fails to decode, switches the rest of the stream to flate2's streaming decoder (zlib-rs),
+//! member by member, which also locates corruption and delivers the lines before it.
+//!
+//! Data after the last member that is not a gzip member (zero padding, junk appended by a copy
+//! tool) is skipped and reported in [`DecodeStats::trailing`], as `gzip -d` warns and goes on;
+//! if a gzip member header follows the junk, the junk is a damaged member and the input fails.
 
 use std::io::{self, Cursor, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use flate2::bufread::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 
 use super::blocks::{BlockWriter, Disconnected};
 use super::libdeflate::{GzipMemberDecoder, MemberError};
-use super::{DecodeError, DecodeOptions, DecodeStats, Format};
+use super::{DecodeError, DecodeOptions, DecodeStats, Format, TrailingData};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// A member header as gzip writes it: magic and the deflate method (RFC 1952).
+const GZIP_HEADER: [u8; 3] = [0x1f, 0x8b, 0x08];
 const STREAM_BUFFER_BYTES: usize = 256 * 1024;
 
 /// Counts the bytes read from the source and remembers whether the source itself failed.
@@ -126,12 +132,18 @@ fn gzip<R: Read>(
                     .map_err(|e| Some(io_error(name, src, e)))?;
                 continue;
             }
+            let rest = &window[start..];
+            if (rest.len() >= GZIP_MAGIC.len() || eof) && !rest.starts_with(&GZIP_MAGIC) {
+                let offset = window_offset + start as u64;
+                stats.trailing = Some(trailing(rest, src, offset, name).map_err(Some)?);
+                return Ok(());
+            }
             if out.spare().len() < largest_member + largest_member / 8 && !out.is_empty() {
                 out.flush_lines().map_err(|Disconnected| None)?;
             }
             match decoder.decode(&window[start..], out.spare()) {
                 Ok((used, written)) => {
-                    out.commit(written);
+                    out.commit(written).map_err(|Disconnected| None)?;
                     start += used;
                     stats.members += 1;
                     largest_member = largest_member.max(written);
@@ -161,21 +173,110 @@ fn gzip<R: Read>(
         inner: Cursor::new(window).chain(&mut *src),
         at: 0,
     };
-    let result = {
-        let buffered = io::BufReader::with_capacity(STREAM_BUFFER_BYTES, &mut input);
-        stream(MultiGzDecoder::new(buffered), out)
+    let mut reader = io::BufReader::with_capacity(STREAM_BUFFER_BYTES, &mut input);
+    let result = members(&mut reader, out);
+    let reached = base + reader.get_ref().at - reader.buffer().len() as u64;
+    match result {
+        Ok(None) => Ok(()),
+        Ok(Some(head)) => {
+            let at = reached - head.len() as u64;
+            stats.trailing = Some(trailing(&head, &mut reader, at, name).map_err(Some)?);
+            Ok(())
+        }
+        Err(StreamError::Disconnected) => Err(None),
+        Err(StreamError::Io(e)) => {
+            let (_, src) = reader.get_ref().inner.get_ref();
+            Err(Some(if src.failed {
+                io_error(name, src, e)
+            } else {
+                DecodeError::Corrupt {
+                    name: name.to_owned(),
+                    offset: reached,
+                    detail: e.to_string(),
+                }
+            }))
+        }
+    }
+}
+
+/// Streams gzip members one by one until the input ends (`Ok(None)`) or holds something that
+/// is not a member (`Ok(Some(its first bytes))`, left in `reader` after them).
+fn members(
+    reader: &mut impl io::BufRead,
+    out: &mut BlockWriter,
+) -> Result<Option<Vec<u8>>, StreamError> {
+    loop {
+        let head = reader.fill_buf().map_err(StreamError::Io)?;
+        if head.is_empty() {
+            return Ok(None);
+        }
+        if head.len() >= GZIP_MAGIC.len() {
+            if !head.starts_with(&GZIP_MAGIC) {
+                let head = head.to_vec();
+                reader.consume(head.len());
+                return Ok(Some(head));
+            }
+            stream(GzDecoder::new(&mut *reader), out)?;
+            continue;
+        }
+        // One byte left in the buffer: take it and look at the next one.
+        let first = head[0];
+        reader.consume(1);
+        let next = reader.fill_buf().map_err(StreamError::Io)?;
+        if next.first() != Some(&GZIP_MAGIC[1]) || first != GZIP_MAGIC[0] {
+            return Ok(Some(vec![first]));
+        }
+        stream(
+            GzDecoder::new(Cursor::new([first]).chain(&mut *reader)),
+            out,
+        )?;
+    }
+}
+
+/// Reads the rest of the input after the last member: junk to skip, unless a gzip member
+/// header follows it (then the junk is a damaged member).
+fn trailing(
+    head: &[u8],
+    rest: &mut impl Read,
+    offset: u64,
+    name: &str,
+) -> Result<TrailingData, DecodeError> {
+    let damaged = |at: u64| DecodeError::Corrupt {
+        name: name.to_owned(),
+        offset,
+        detail: format!("not a gzip member, and a member header follows at byte {at}"),
     };
-    let reached = base + input.at;
-    drop(input);
-    result.map_err(|e| match e {
-        StreamError::Disconnected => None,
-        StreamError::Io(e) if src.failed => Some(io_error(name, src, e)),
-        StreamError::Io(e) => Some(DecodeError::Corrupt {
-            name: name.to_owned(),
-            offset: reached,
-            detail: e.to_string(),
-        }),
-    })
+    let find = |bytes: &[u8]| memchr::memmem::find(bytes, &GZIP_HEADER);
+    if let Some(at) = find(head) {
+        return Err(damaged(offset + at as u64));
+    }
+    let mut bytes = head.len() as u64;
+    // The last bytes seen, so a header split between two reads is found too.
+    let mut carry = head[head.len().saturating_sub(GZIP_HEADER.len() - 1)..].to_vec();
+    let mut buf = vec![0; STREAM_BUFFER_BYTES];
+    loop {
+        let n = match rest.read(&mut buf) {
+            Ok(0) => return Ok(TrailingData { offset, bytes }),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(DecodeError::Io {
+                    name: name.to_owned(),
+                    offset: offset + bytes,
+                    source: e,
+                });
+            }
+        };
+        let seam = [carry.as_slice(), &buf[..n.min(GZIP_HEADER.len() - 1)]].concat();
+        if let Some(at) = find(&seam) {
+            return Err(damaged(offset + bytes - carry.len() as u64 + at as u64));
+        }
+        if let Some(at) = find(&buf[..n]) {
+            return Err(damaged(offset + bytes + at as u64));
+        }
+        bytes += n as u64;
+        carry = buf[n.saturating_sub(GZIP_HEADER.len() - 1)..n].to_vec();
+    }
 }
 
 enum StreamError {
@@ -192,7 +293,9 @@ fn stream(mut reader: impl Read, out: &mut BlockWriter) -> Result<(), StreamErro
         }
         match reader.read(out.spare()) {
             Ok(0) => return Ok(()),
-            Ok(n) => out.commit(n),
+            Ok(n) => out
+                .commit(n)
+                .map_err(|Disconnected| StreamError::Disconnected)?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(StreamError::Io(e)),
         }

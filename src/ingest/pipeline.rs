@@ -21,18 +21,16 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use crate::decode::{DecodeError, DecodeStats, Format, LineSource};
+use crate::escape::escape_bytes;
 use crate::ingest::chunker::{ChunkStats, Chunker};
 use crate::ingest::config::IngestConfig;
 use crate::ingest::put::{Deadline, PutFailure, PutSideError, PutStats, StopReason, put_stream};
 use crate::ingest::sink::{OutRecord, RecordSink};
 use crate::ingest::source::SourceError;
 use crate::parser::{is_blank, parse_line};
+use crate::problems::{EXCERPT_BYTES, LineProblems, TOO_LONG};
 use crate::record::SourceId;
 
-/// Malformed lines logged per object (the rest are only counted).
-pub const MAX_LOGGED_MALFORMED: u64 = 5;
-/// Bytes of a malformed line shown in its log line.
-const MALFORMED_EXCERPT: usize = 60;
 /// Lines between checks that the put side is still listening (when no record was sent).
 const CLOSED_CHECK_LINES: u64 = 4096;
 /// Bytes of records queued between the parse side and the put side.
@@ -180,6 +178,10 @@ pub struct ObjectReport {
     pub entries: u64,
     /// Non-blank lines that are not entries.
     pub malformed: u64,
+    /// Fields of entries read as absent because they failed their check.
+    pub field_warnings: u64,
+    /// Bytes after the last gzip member that are not gzip, skipped.
+    pub trailing_bytes: u64,
     /// Blank lines.
     pub blank: u64,
     /// Entries whose `elb_status_code` is 5xx.
@@ -217,6 +219,7 @@ struct ParseCounts {
     blank: u64,
     entries: u64,
     malformed: u64,
+    field_warnings: u64,
     elb_5xx: u64,
 }
 
@@ -317,6 +320,8 @@ fn report(
         lines: c.lines,
         entries: c.entries,
         malformed: c.malformed,
+        field_warnings: c.field_warnings,
+        trailing_bytes: decode.trailing.map_or(0, |t| t.bytes),
         blank: c.blank,
         elb_5xx: c.elb_5xx,
         forwarded: outcome.chunk.forwarded,
@@ -347,6 +352,8 @@ fn log_summary(r: &ObjectReport, failure: Option<&IngestError>) {
             lines = r.lines,
             entries = r.entries,
             malformed = r.malformed,
+            field_warnings = r.field_warnings,
+            trailing_bytes = r.trailing_bytes,
             elb_5xx = r.elb_5xx,
             forwarded = r.forwarded,
             truncated = r.truncated,
@@ -389,16 +396,28 @@ fn parse_object<R: Read + Send + 'static>(
     let lines = LineSource::spawn(reader, &object.to_string(), config.decode.clone());
     let mut chunker = Chunker::new(source, config);
     let mut counts = ParseCounts::default();
+    let mut problems = LineProblems::default();
     let mut closed = false;
 
     let decoded = lines.for_each_line(|n, line| {
         counts.lines = n;
-        if is_blank(line) {
-            counts.blank += 1;
-        } else {
-            match parse_line(line) {
+        match line {
+            Err(too_long) => {
+                counts.malformed += 1;
+                if problems.malformed(TOO_LONG) {
+                    warn!(bucket = %object.bucket, key = %object.key, line = n, error = %too_long, "malformed line");
+                }
+            }
+            Ok(line) if is_blank(line) => counts.blank += 1,
+            Ok(line) => match parse_line(line) {
                 Ok(entry) => {
                     counts.entries += 1;
+                    for w in entry.field_warnings() {
+                        counts.field_warnings += 1;
+                        if problems.warning(w.field) {
+                            warn!(bucket = %object.bucket, key = %object.key, line = n, warning = %w, "field read as absent");
+                        }
+                    }
                     if entry
                         .elb_status_code()
                         .is_some_and(|c| (500..600).contains(&c))
@@ -409,19 +428,19 @@ fn parse_object<R: Read + Send + 'static>(
                 }
                 Err(err) => {
                     counts.malformed += 1;
-                    if counts.malformed <= MAX_LOGGED_MALFORMED {
-                        let end = line.len().min(MALFORMED_EXCERPT);
+                    if problems.malformed(err.field) {
+                        let end = line.len().min(EXCERPT_BYTES);
                         warn!(
                             bucket = %object.bucket,
                             key = %object.key,
                             line = n,
                             error = %err,
-                            excerpt = %String::from_utf8_lossy(&line[..end]),
+                            excerpt = %escape_bytes(&line[..end]),
                             "malformed line"
                         );
                     }
                 }
-            }
+            },
         }
         if chunker.has_ready() {
             for record in chunker.take_ready() {
@@ -463,6 +482,15 @@ fn finish(
     })?;
     if closed {
         return Err(stopped());
+    }
+    if let Some(t) = stats.trailing {
+        warn!(
+            bucket = %object.bucket,
+            key = %object.key,
+            offset = t.offset,
+            bytes = t.bytes,
+            "ignored bytes that are not gzip after the last member"
+        );
     }
     if stats.format == Format::Plain && counts.entries == 0 && counts.malformed > 0 {
         return Err(IngestError::NotAccessLog {
@@ -560,8 +588,13 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(
-            (report.lines, report.entries, report.malformed),
-            (16, 5, 11)
+            (
+                report.lines,
+                report.entries,
+                report.malformed,
+                report.field_warnings
+            ),
+            (16, 7, 9, 1)
         );
     }
 

@@ -137,18 +137,32 @@ fn summary_reads_every_gzip_member() {
 }
 
 #[test]
-fn malformed_lines_are_reported_with_path_line_and_field() {
+fn malformed_lines_and_field_warnings_are_reported_with_path_line_and_field() {
     let out = albwatch(&["parse", "--summary", "fixtures/logs/malformed.log"], None);
     assert_eq!(out.status.code(), Some(0));
     let err = stderr(&out);
     let exp = expected("fixtures/logs/malformed.expected");
-    assert_eq!(summary(&out)["malformed"], exp.len());
-    for (line, field) in &exp {
+    let s = summary(&out);
+    let malformed = exp
+        .iter()
+        .filter(|(_, f)| f.ends_with("\tmalformed"))
+        .count();
+    assert_eq!(s["malformed"], malformed);
+    assert_eq!(s["entries"], 16 - malformed);
+    for (line, field_kind) in &exp {
+        let (field, kind) = field_kind.split_once('\t').unwrap();
         let prefix = format!("fixtures/logs/malformed.log:{line}: ");
         let msg = err
             .lines()
             .find(|l| l.starts_with(&prefix))
-            .unwrap_or_else(|| panic!("no error for line {line}: {err}"));
+            .unwrap_or_else(|| panic!("no message for line {line}: {err}"));
+        let prefix = match kind {
+            "warning" => {
+                assert_eq!(s["field_warnings"][field], 1, "{s}");
+                format!("{prefix}warning: ")
+            }
+            _ => prefix,
+        };
         if field == "field_count" {
             assert!(msg.contains("line ends after"), "{msg}");
         } else {
@@ -166,6 +180,122 @@ fn malformed_lines_are_reported_with_path_line_and_field() {
         None,
     );
     assert_eq!(strict.status.code(), Some(1));
+}
+
+/// An edge-cases line with its `matched_rule_priority` replaced.
+fn with_priority(priority: &str) -> String {
+    let line = std::fs::read_to_string("fixtures/logs/aws-doc-examples.log")
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    line.replacen(
+        " 1 2018-07-02T22:22:48",
+        &format!(" {priority} 2018-07-02T22:22:48"),
+        1,
+    )
+}
+
+#[test]
+fn rule_priority_minus_one_lines_are_entries_not_malformed() {
+    // A quarter of the lines with priority -1 ("an error occurred during rules evaluation"),
+    // 5xx among them, as seen on a realistic corpus.
+    let mut text = String::new();
+    for i in 0..400 {
+        let line = if i % 4 == 0 {
+            with_priority("-1").replace(" 200 200 ", " 502 - ")
+        } else {
+            with_priority(&(i % 50).to_string())
+        };
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let out = albwatch(
+        &["parse", "--summary", "--strict", "-"],
+        Some(text.as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(
+        (s["entries"].as_u64(), s["malformed"].as_u64()),
+        (Some(400), Some(0))
+    );
+    assert_eq!(s["elb_5xx"], 100);
+    assert_eq!(s["field_warnings"], serde_json::json!({}));
+    let out = albwatch(&["parse", "-"], Some(with_priority("-1").as_bytes()));
+    let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(row["matched_rule_priority"], -1);
+}
+
+#[test]
+fn problems_are_rate_limited_per_field_with_a_total() {
+    let mut text = String::new();
+    for _ in 0..5_000 {
+        text.push_str("junk \x1b[2J\0 line\n");
+        text.push_str(&with_priority("99999"));
+        text.push('\n');
+    }
+    let out = albwatch(&["parse", "--summary", "-"], Some(text.as_bytes()));
+    assert_eq!(out.status.code(), Some(0));
+    let s = summary(&out);
+    assert_eq!(s["malformed"], 5_000);
+    assert_eq!(s["entries"], 5_000);
+    assert_eq!(s["field_warnings"]["matched_rule_priority"], 5_000);
+    let err = stderr(&out);
+    assert!(err.lines().count() <= 10, "{err}");
+    assert!(
+        err.contains("4997 more malformed lines and 4997 more field warnings not shown"),
+        "{err}"
+    );
+    assert!(!err.contains('\x1b') && !err.contains('\0'), "{err:?}");
+    let strict = albwatch(
+        &["parse", "--summary", "--strict", "-"],
+        Some(with_priority("x").as_bytes()),
+    );
+    assert_eq!(strict.status.code(), Some(1));
+}
+
+#[test]
+fn an_over_long_line_is_one_malformed_line_and_hides_nothing_after_it() {
+    // 8 MiB of junk, then text that looks like a 5xx entry on the same line, then a real line.
+    let mut text = "x".repeat(8 << 20);
+    text.push(' ');
+    text.push_str(&with_priority("1").replace(" 200 200 ", " 502 502 "));
+    text.push('\n');
+    text.push_str(&with_priority("1"));
+    text.push('\n');
+    let out = albwatch(&["parse", "--summary", "-"], Some(text.as_bytes()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(
+        (
+            s["lines"].as_u64(),
+            s["entries"].as_u64(),
+            s["malformed"].as_u64(),
+            s["elb_5xx"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1), Some(0))
+    );
+    let err = stderr(&out);
+    assert!(err.starts_with("-:1: line of "), "{err}");
+}
+
+#[test]
+fn junk_after_the_last_gzip_member_is_a_warning_not_a_failure() {
+    let mut gz = std::fs::read("fixtures/logs/multi-member.log.gz").unwrap();
+    let end = gz.len();
+    gz.extend(std::iter::repeat_n(0u8, 4096));
+    let out = albwatch(&["parse", "--summary", "-"], Some(&gz));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(summary(&out)["entries"], 200);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "ignored 4096 bytes that are not gzip after the last member (compressed byte {end})"
+        )),
+        "{err}"
+    );
 }
 
 #[test]
