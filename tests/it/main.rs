@@ -3,6 +3,7 @@
 mod alerter_slack;
 mod cli_parse;
 mod cold_start;
+mod conformance;
 mod e2e_localstack;
 mod ingest_localstack;
 mod localstack;
