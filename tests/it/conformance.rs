@@ -1,6 +1,7 @@
 //! Conformance corpus (`fixtures/conformance/`): every line of every `.log` file there has an
 //! entry in `expected.json` with the values the AWS documentation gives its fields, and
-//! `albwatch parse` must produce them. Each line is parsed by its own `albwatch parse -`, so a
+//! `albwatch parse` must produce them (or, for the forms albwatch does not accept, the
+//! `malformed` reason it must give). Each line is parsed by its own `albwatch parse -`, so a
 //! line the parser rejects cannot shift the others; all mismatches are reported together.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,9 +101,20 @@ fn corpus_matches_documented_field_values() {
         let file = e["file"].as_str().unwrap();
         let line_no = e["line"].as_u64().unwrap();
         let text = &files[file][line_no as usize - 1];
-        let want = e["expect"].as_object().expect("entry has an expect object");
         let at = format!("{file}:{line_no} ({})", e["source"].as_str().unwrap_or("?"));
         let (rows, stderr) = parse_one(text);
+        if let Some(reason) = e["malformed"].as_str() {
+            keys_checked += 1;
+            if !rows.is_empty() || !stderr.contains(reason) {
+                failures.push(format!(
+                    "{at}: expected malformed ({reason}), got {rows:?} {stderr}"
+                ));
+            }
+            continue;
+        }
+        let want = e["expect"]
+            .as_object()
+            .expect("entry has an expect or a malformed key");
         let got = match rows.as_slice() {
             [row] => row,
             [] => {
