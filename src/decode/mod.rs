@@ -479,4 +479,45 @@ mod tests {
         assert_eq!(seen, 3);
         assert_eq!(stats.format, Format::Gzip);
     }
+
+    proptest::proptest! {
+        /// Any mix of short and over-long lines, plain or in gzip members cut anywhere, in every
+        /// decode mode: each line comes back whole, or (64 bytes or more) as one `TooLong` of
+        /// its exact length, with its true number.
+        #[test]
+        fn every_line_comes_back_whole_or_as_one_too_long(
+            lens in proptest::collection::vec(0usize..200, 1..40),
+            cuts in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..4),
+            gzip in proptest::prelude::any::<bool>(),
+            whole_members in proptest::prelude::any::<bool>(),
+        ) {
+            let lines: Vec<String> = lens
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| char::from(b'a' + (i % 26) as u8).to_string().repeat(n))
+                .collect();
+            let plain = lines.iter().map(|l| format!("{l}\n")).collect::<String>().into_bytes();
+            let input = if gzip {
+                let mut at: Vec<usize> = cuts.iter().map(|c| c.index(plain.len() + 1)).collect();
+                at.extend([0, plain.len()]);
+                at.sort_unstable();
+                let parts: Vec<&[u8]> = at.windows(2).map(|w| &plain[w[0]..w[1]]).collect();
+                gzip_members(&parts)
+            } else {
+                plain.clone()
+            };
+            let options = DecodeOptions { whole_members, ..small() };
+            let (got, stats) = collect(input, options);
+            proptest::prop_assert!(stats.is_ok());
+            let want: Vec<(u64, Vec<u8>)> = lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let l = if l.len() >= 64 { format!("<{} bytes>", l.len()) } else { l.clone() };
+                    (i as u64 + 1, l.into_bytes())
+                })
+                .collect();
+            proptest::prop_assert_eq!(text(&got), text(&want));
+        }
+    }
 }
