@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-fn albwatch(args: &[&str], stdin: Option<&[u8]>) -> Output {
+/// Runs `albwatch ARGS` in the crate root with `stdin` piped in.
+pub(crate) fn albwatch(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_albwatch"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -5,11 +5,11 @@
 //! line the parser rejects cannot shift the others; all mismatches are reported together.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde_json::Value;
+
+use super::cli_parse::albwatch;
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/conformance")
@@ -31,19 +31,7 @@ fn corpus_lines() -> BTreeMap<String, Vec<String>> {
 
 /// `albwatch parse -` on one line: the NDJSON objects printed, and stderr.
 fn parse_one(line: &str) -> (Vec<Value>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_albwatch"))
-        .args(["parse", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("albwatch runs");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(format!("{line}\n").as_bytes())
-        .expect("write stdin");
-    drop(stdin);
-    let out = child.wait_with_output().expect("albwatch exits");
+    let out = albwatch(&["parse", "-"], Some(format!("{line}\n").as_bytes()));
     let rows = out
         .stdout
         .split(|&b| b == b'\n')
