@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let handler = IngestHandler::new(
         S3Source::from_conf(&aws),
-        KinesisSink::new(aws_sdk_kinesis::Client::new(&aws), stream),
+        KinesisSink::from_conf(&aws, stream),
         config,
     );
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {

@@ -192,7 +192,7 @@ async fn replay(args: &ReplayArgs) -> Result<ReplayTotals, String> {
     }
     config.stream_name = Some(args.stream.clone());
     let aws = load_aws_config(args.endpoint_url.as_deref()).await;
-    let sink = KinesisSink::new(aws_sdk_kinesis::Client::new(&aws), args.stream.clone());
+    let sink = KinesisSink::from_conf(&aws, args.stream.clone());
 
     let started = Instant::now();
     let (inputs, errors) = expand(&args.paths, is_access_log);

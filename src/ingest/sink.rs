@@ -4,6 +4,8 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
+use aws_sdk_kinesis::config::retry::RetryConfig;
 use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::operation::put_records::{PutRecordsError, PutRecordsOutput};
 use aws_sdk_kinesis::primitives::Blob;
@@ -81,13 +83,25 @@ pub struct KinesisSink {
 }
 
 impl KinesisSink {
-    /// A sink writing to `stream_name` (a name or an ARN).
+    /// A sink writing to `stream_name` (a name or an ARN) through `client`.
     #[must_use]
     pub fn new(client: aws_sdk_kinesis::Client, stream_name: impl Into<String>) -> Self {
         Self {
             client,
             stream_name: stream_name.into(),
         }
+    }
+
+    /// The ingest's sink (Lambda and `albwatch replay`): a client built from shared AWS
+    /// settings with the SDK's retries **off**, so that one `PutRecords` attempt of
+    /// [`put_with_retry`](crate::ingest::put::put_with_retry) is one HTTP call. That loop is the
+    /// single retry layer: it knows the deadline and resends only the failed records.
+    #[must_use]
+    pub fn from_conf(config: &aws_config::SdkConfig, stream_name: impl Into<String>) -> Self {
+        let kinesis = aws_sdk_kinesis::config::Builder::from(config)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        Self::new(aws_sdk_kinesis::Client::from_conf(kinesis), stream_name)
     }
 }
 
@@ -149,6 +163,10 @@ pub fn failed_records(output: &PutRecordsOutput, sent: usize) -> Vec<RecordFailu
     failed
 }
 
+/// Whether and how a failed `PutRecords` call is retried. The SDK does not retry (see
+/// [`KinesisSink::from_conf`]), so this covers everything its standard retry classifier does:
+/// throttling and transient error codes (the SDK's own lists), 5xx and 429 answers, timeouts,
+/// connection errors and unreadable responses.
 fn classify(error: &SdkError<PutRecordsError>) -> SinkError {
     let message = DisplayErrorContext(error).to_string();
     let (code, retryable) = match error {
@@ -162,13 +180,16 @@ fn classify(error: &SdkError<PutRecordsError>) -> SinkError {
                     | PutRecordsError::InternalFailureException(_)
             ) || status >= 500
                 || status == 429
-                || err
-                    .code()
-                    .is_some_and(|c| c.contains("Throttl") || c == "LimitExceededException");
+                || err.code().is_some_and(|c| {
+                    c.contains("Throttl")
+                        || THROTTLING_ERRORS.contains(&c)
+                        || TRANSIENT_ERRORS.contains(&c)
+                });
             (err.code().unwrap_or("service").to_owned(), retryable)
         }
         SdkError::TimeoutError(_) => ("timeout".to_owned(), true),
-        SdkError::DispatchFailure(_) => ("dispatch".to_owned(), true),
+        // A request the client cannot even send (bad endpoint, …) fails the same way again.
+        SdkError::DispatchFailure(failure) => ("dispatch".to_owned(), !failure.is_user()),
         SdkError::ResponseError(_) => ("response".to_owned(), true),
         SdkError::ConstructionFailure(_) => ("construction".to_owned(), false),
         _ => ("unknown".to_owned(), true),
@@ -279,7 +300,118 @@ impl RecordSink for DiscardSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::config::RetryPolicy;
+    use crate::ingest::put::{Deadline, PutFailure, StopReason, put_with_retry};
+    use aws_config::{BehaviorVersion, Region};
+    use aws_sdk_kinesis::config::Credentials;
     use aws_sdk_kinesis::types::PutRecordsResultEntry;
+    use serde_json::json;
+    use std::time::Duration;
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    /// Shared AWS settings as the binaries load them, with a test endpoint and credentials.
+    async fn aws_at(endpoint: &str) -> aws_config::SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .load()
+            .await
+    }
+
+    /// Puts one record with a policy of `attempts` quick attempts through a sink built from
+    /// `aws` as the binaries build it; every attempt is expected to fail.
+    async fn put_one(aws: &aws_config::SdkConfig, attempts: u32) -> PutFailure {
+        let sink = KinesisSink::from_conf(aws, "alerts");
+        let record = OutRecord {
+            partition_key: "10.0.1.11:8080".into(),
+            data: b"{}".to_vec(),
+            seq: 0,
+            lines: [1, 1],
+            entries: 0,
+        };
+        let policy = RetryPolicy {
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            max_attempts: attempts,
+        };
+        put_with_retry(&sink, vec![record], &policy, Deadline::none())
+            .await
+            .expect_err("every call fails")
+    }
+
+    /// [`put_one`] against a server answering every call with `answer`; also returns the HTTP
+    /// calls the server saw.
+    async fn put_against(answer: ResponseTemplate, attempts: u32) -> (PutFailure, usize) {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+        let aws = aws_at(&server.uri()).await;
+        // The loaded settings retry (standard mode): `from_conf` must turn that off.
+        assert!(aws.retry_config().is_some_and(|r| r.max_attempts() > 1));
+        let failure = put_one(&aws, attempts).await;
+        let calls = server.received_requests().await.map_or(0, |r| r.len());
+        (failure, calls)
+    }
+
+    fn error(status: u16, code: &str) -> ResponseTemplate {
+        ResponseTemplate::new(status).set_body_raw(
+            json!({"__type": code, "message": "injected"}).to_string(),
+            "application/x-amz-json-1.1",
+        )
+    }
+
+    #[tokio::test]
+    async fn one_retry_layer_one_http_call_per_attempt() {
+        let (failure, calls) = put_against(error(500, "InternalFailure"), 5).await;
+        assert_eq!((failure.stop, failure.attempts), (StopReason::Attempts, 5));
+        assert_eq!(calls, 5, "the SDK does not retry underneath");
+    }
+
+    #[tokio::test]
+    async fn throttling_and_5xx_are_retried_client_errors_are_not() {
+        for (answer, retried) in [
+            (error(400, "ProvisionedThroughputExceededException"), true),
+            (error(400, "ThrottlingException"), true),
+            (error(400, "RequestTimeoutException"), true),
+            (error(429, "TooManyRequests"), true),
+            (error(503, "ServiceUnavailable"), true),
+            (
+                ResponseTemplate::new(502).set_body_string("<html>bad gateway</html>"),
+                true,
+            ),
+            (error(400, "ResourceNotFoundException"), false),
+            (error(400, "AccessDeniedException"), false),
+            (error(400, "ValidationException"), false),
+        ] {
+            let (failure, calls) = put_against(answer.clone(), 3).await;
+            let want = if retried {
+                (StopReason::Attempts, 3)
+            } else {
+                (StopReason::Permanent, 1)
+            };
+            assert_eq!((failure.stop, calls), want, "{answer:?}: {failure:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn connection_errors_are_retried() {
+        // A port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let aws = aws_at(&format!("http://127.0.0.1:{port}")).await;
+        let failure = put_one(&aws, 2).await;
+        assert_eq!(
+            (failure.stop, failure.code.as_str()),
+            (StopReason::Attempts, "dispatch"),
+            "{failure:?}"
+        );
+    }
 
     fn ok(seq: &str) -> PutRecordsResultEntry {
         PutRecordsResultEntry::builder()
