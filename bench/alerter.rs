@@ -8,7 +8,7 @@
 //!
 //! `parse_only_*` parses with [`Record::from_slice`] (fresh simd-json buffers per record),
 //! `parse_reused_*` with one [`RecordParser`] into whole records (the engine reuses a parser
-//! too, but streams entries into its windows with `parse_padded_into`).
+//! too, but streams entries into its windows with `parse_into`).
 
 use std::hint::black_box;
 use std::ops::ControlFlow;

@@ -58,20 +58,12 @@ use crate::alert::window::{
 };
 use crate::record::{KeyKind, Record, RecordError, RecordHeader, RecordParser};
 
-/// Scratch buffers larger than this are released after use.
+/// A parser whose buffers grew larger than this is released after use.
 const MAX_RETAINED_SCRATCH: usize = 4 << 20;
 
-/// What [`Engine::ingest_bytes`] reuses from one record to the next on a thread.
-#[derive(Debug, Default)]
-struct Scratch {
-    /// Copy of the record being parsed (simd-json parses in place), plus padding.
-    buf: Vec<u8>,
-    /// simd-json's buffers and tape.
-    parser: RecordParser,
-}
-
 thread_local! {
-    static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
+    /// What [`Engine::ingest_bytes`] reuses from one record to the next on a thread.
+    static PARSER: RefCell<Option<RecordParser>> = const { RefCell::new(None) };
 }
 
 /// A record that can never be processed (unparseable or another format version).
@@ -201,27 +193,20 @@ impl Engine {
         &self.config
     }
 
-    /// Parses and ingests one record, copying `data` into a reusable per-thread scratch
-    /// buffer first (simd-json parses in place) and reusing the thread's parser buffers.
+    /// Parses and ingests one record with the thread's reused [`RecordParser`] (which copies
+    /// only the part of the record that simd-json reads).
     pub fn ingest_bytes(&self, data: &[u8]) -> Result<Ingested, PoisonRecord> {
-        SCRATCH.with(|cell| {
+        PARSER.with(|cell| {
             let mut cell = cell.borrow_mut();
-            let scratch = cell.get_or_insert_with(Scratch::default);
-            scratch.buf.clear();
-            scratch.buf.extend_from_slice(data);
-            scratch.buf.resize(data.len() + RecordParser::PADDING, b' ');
+            let parser = cell.get_or_insert_with(RecordParser::default);
             // Counted while parsing into a per-record `Pending`, merged only if the whole
             // record is valid and not a duplicate.
             let mut pending = self.windows.pending(Utc::now().timestamp_micros());
-            let result =
-                match scratch
-                    .parser
-                    .parse_padded_into(&mut scratch.buf, data.len(), &mut pending)
-                {
-                    Ok(header) => Ok(self.ingest_pending(&header, pending)),
-                    Err(e) => Err(self.poison(e)),
-                };
-            if scratch.buf.capacity() > MAX_RETAINED_SCRATCH {
+            let result = match parser.parse_into(data, &mut pending) {
+                Ok(header) => Ok(self.ingest_pending(&header, pending)),
+                Err(e) => Err(self.poison(e)),
+            };
+            if parser.capacity() > MAX_RETAINED_SCRATCH {
                 *cell = None;
             }
             result

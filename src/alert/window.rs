@@ -548,6 +548,11 @@ impl Pending {
 }
 
 impl RecordSink for Pending {
+    /// Only 5xx entries are looked at beyond their time and status codes.
+    fn needs_all(&self, e: &RecordEntry<'_>) -> bool {
+        e.status_5xx().is_some()
+    }
+
     fn entry(&mut self, e: &RecordEntry<'_>) {
         let Some((slot, t)) = self.slot(parse_time_us(&e.time)) else {
             return;

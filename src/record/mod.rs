@@ -25,6 +25,7 @@ use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
+mod scan;
 mod stream;
 
 pub use stream::{RecordParser, RecordSink};
@@ -330,6 +331,7 @@ impl RecordHeader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn sample() -> String {
         r#"{"v":1,"source":{"bucket":"b","key":"k e\"y","etag":"e1","version_id":null},"elb":"app/shop/1","partition_key":"10.0.1.11:8080","key_kind":"target","mode":"errors","seq":3,"lines":[10,20],"entries":[{"line":12,"time":"2025-06-21T22:45:00.1Z","elb_status_code":502,"target_status_code":502,"request_url":"https://x/<!channel>","unknown":1}],"tallies":[{"minute":"2025-06-21T22:45","total":10,"s2xx":8,"s3xx":0,"s4xx":0,"s5xx":2}]}"#.to_owned()
@@ -452,11 +454,8 @@ mod tests {
         ] {
             let mut whole = text.clone().into_bytes();
             let expected = Record::from_slice(&mut whole).unwrap();
-            let mut data = text.into_bytes();
-            let len = data.len();
-            data.resize(len + RecordParser::PADDING, b' ');
             let mut sink = Collect::default();
-            let header = parser.parse_padded_into(&mut data, len, &mut sink).unwrap();
+            let header = parser.parse_into(text.as_bytes(), &mut sink).unwrap();
             assert_eq!(header, expected.header);
             assert_eq!(sink.entries, to_json(&expected.entries));
             assert_eq!(sink.tallies, to_json(&expected.tallies));
@@ -473,15 +472,12 @@ mod tests {
         for text in rejected {
             let mut whole = text.clone().into_bytes();
             assert!(Record::from_slice(&mut whole).is_err(), "{text}");
-            let mut data = text.clone().into_bytes();
-            let len = data.len();
-            data.resize(len + RecordParser::PADDING, b' ');
-            let result = parser.parse_padded_into(&mut data, len, &mut Collect::default());
+            let result = parser.parse_into(text.as_bytes(), &mut Collect::default());
             assert!(result.is_err(), "{text}");
         }
     }
 
-    /// Entries the tape reader takes itself or leaves to serde: the streaming parse must accept
+    /// Entries the fast reader takes itself or leaves to serde: the streaming parse must accept
     /// and reject exactly what a whole parse does, with the same entries.
     #[test]
     fn a_streaming_parse_agrees_on_unusual_entries() {
@@ -534,11 +530,8 @@ mod tests {
         for text in texts {
             let mut whole = text.clone().into_bytes();
             let expected = Record::from_slice(&mut whole);
-            let mut data = text.clone().into_bytes();
-            let len = data.len();
-            data.resize(len + RecordParser::PADDING, b' ');
             let mut sink = Collect::default();
-            let got = parser.parse_padded_into(&mut data, len, &mut sink);
+            let got = parser.parse_into(text.as_bytes(), &mut sink);
             match (expected, got) {
                 (Ok(expected), Ok(header)) => {
                     assert_eq!(header, expected.header, "{text}");
@@ -552,6 +545,214 @@ mod tests {
         }
         // The nested-unknown, escaped-key and array-form entries, an empty list and none.
         assert_eq!(accepted, 4 * 3 + 2);
+    }
+
+    /// What a field of an entry holds.
+    #[derive(Clone, Copy)]
+    enum Kind {
+        Line,
+        Text,
+        OptText,
+        OptPort,
+        Float,
+        Count,
+        Texts,
+    }
+
+    /// The keys of an `all`-mode entry (and a repeated one, for unusual entries).
+    const FIELDS: [(&str, Kind); 20] = [
+        ("line", Kind::Line),
+        ("type", Kind::OptText),
+        ("time", Kind::Text),
+        ("elb", Kind::Text),
+        ("client_ip", Kind::OptText),
+        ("client_port", Kind::OptPort),
+        ("target_ip", Kind::OptText),
+        ("target_port", Kind::OptPort),
+        ("request_processing_time", Kind::Float),
+        ("elb_status_code", Kind::OptPort),
+        ("target_status_code", Kind::OptPort),
+        ("received_bytes", Kind::Count),
+        ("request_verb", Kind::OptText),
+        ("request_url", Kind::OptText),
+        ("request_proto", Kind::OptText),
+        ("user_agent", Kind::OptText),
+        ("target_group_arn", Kind::OptText),
+        ("trace_id", Kind::OptText),
+        ("error_reason", Kind::OptText),
+        ("extra", Kind::Texts),
+    ];
+    const MORE_FIELDS: [(&str, Kind); 3] = [
+        ("classification", Kind::OptText),
+        ("matched_rule_priority", Kind::Count),
+        ("trace_id", Kind::OptText),
+    ];
+
+    /// Any JSON value, usual in entries or not.
+    fn wild_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            (0u64..100_000).prop_map(Value::from),
+            "\\PC{0,8}".prop_map(Value::from),
+            ".{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 12, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+                prop::collection::vec(("[a-z_]{1,5}", inner), 0..3)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A value of the field's kind, as the ingest writes it; `None` when the field is absent.
+    fn usual_value(kind: Kind) -> BoxedStrategy<Option<serde_json::Value>> {
+        use serde_json::Value;
+        let text = "\\PC{0,24}";
+        let value: BoxedStrategy<Value> = match kind {
+            Kind::Line => return (0u64..100_000_000_000).prop_map(|n| Some(n.into())).boxed(),
+            Kind::Text => return text.prop_map(|s| Some(s.into())).boxed(),
+            Kind::OptText => text.prop_map(Value::from).boxed(),
+            Kind::OptPort => any::<u16>().prop_map(Value::from).boxed(),
+            Kind::Float => (-1000i64..10_000_000)
+                .prop_map(|n| Value::from(n as f64 / 1000.0))
+                .boxed(),
+            Kind::Count => (0u64..1 << 40).prop_map(Value::from).boxed(),
+            Kind::Texts => prop::collection::vec(text, 0..3)
+                .prop_map(Value::from)
+                .boxed(),
+        };
+        prop_oneof![
+            1 => Just(None),
+            1 => Just(Some(Value::Null)),
+            6 => value.prop_map(Some),
+        ]
+        .boxed()
+    }
+
+    /// An entry's JSON text, keys in the order of [`FIELDS`] or, if `shuffled`, in any order;
+    /// `wild` also gives values of any type, missing `line` or `time` and repeated keys.
+    fn entry_text(wild: bool, shuffled: bool) -> impl Strategy<Value = String> {
+        let mut fields: Vec<(&str, Kind)> = FIELDS.to_vec();
+        if wild {
+            fields.extend(MORE_FIELDS);
+        }
+        let values: Vec<BoxedStrategy<Option<(&str, serde_json::Value)>>> = fields
+            .into_iter()
+            .map(|(name, kind)| {
+                let value = if wild {
+                    prop_oneof![
+                        9 => usual_value(kind),
+                        1 => Just(None),
+                        1 => wild_value().prop_map(Some),
+                    ]
+                    .boxed()
+                } else {
+                    usual_value(kind)
+                };
+                value.prop_map(move |v| v.map(|v| (name, v))).boxed()
+            })
+            .collect();
+        let values = if shuffled {
+            values.prop_shuffle().boxed()
+        } else {
+            values.boxed()
+        };
+        values.prop_map(|fields| {
+            let fields: Vec<String> = fields
+                .into_iter()
+                .flatten()
+                .map(|(name, value)| format!("\"{name}\":{value}"))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        })
+    }
+
+    /// A record's JSON text with entries from [`entry_text`], in a few layouts.
+    fn record_text(wild: bool) -> impl Strategy<Value = String> {
+        (
+            any::<bool>().prop_flat_map(move |shuffled| {
+                prop::collection::vec(entry_text(wild, shuffled), 0..5)
+            }),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(entries, entries_first, tallies)| {
+                let header = r#""v":1,"source":{"bucket":"b","key":"k","etag":null},"elb":"app/shop/1","partition_key":"10.0.1.11:8080","key_kind":"target","mode":"all","seq":0,"lines":[1,9]"#;
+                let entries = format!(r#""entries":[{}]"#, entries.join(","));
+                let tallies = if tallies {
+                    r#","tallies":[{"minute":"2025-06-21T22:45","total":3,"s2xx":1,"s3xx":0,"s4xx":0,"s5xx":2}]"#
+                } else {
+                    ""
+                };
+                if entries_first {
+                    format!("{{{entries},{header}{tallies}}}")
+                } else {
+                    format!("{{{header},{entries}{tallies}}}")
+                }
+            })
+    }
+
+    /// Reads `text` with a streaming parse and a whole parse: both fail, or both read the same
+    /// header, entries and tallies. Returns whether it was accepted.
+    fn read_alike(text: &[u8]) -> Result<bool, TestCaseError> {
+        let mut whole = text.to_vec();
+        let expected = Record::from_slice(&mut whole);
+        let mut sink = Collect::default();
+        let mut parser = RecordParser::default();
+        let got = parser.parse_into(text, &mut sink);
+        match (expected, got) {
+            (Ok(expected), Ok(header)) => {
+                prop_assert_eq!(header, expected.header);
+                prop_assert_eq!(sink.entries, to_json(&expected.entries));
+                prop_assert_eq!(sink.tallies, to_json(&expected.tallies));
+                Ok(true)
+            }
+            (Err(_), Err(_)) => Ok(false),
+            (expected, got) => Err(TestCaseError::fail(format!("{expected:?} vs {got:?}"))),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn usual_entries_are_scanned_like_serde_reads_them(text in record_text(false)) {
+            let mut sink = Collect::default();
+            prop_assert!(matches!(scan::entries(text.as_bytes(), &mut sink), Ok(Some(_))));
+            prop_assert!(read_alike(text.as_bytes())?);
+        }
+
+        #[test]
+        fn unusual_entries_are_read_like_serde_reads_them(text in record_text(true)) {
+            read_alike(text.as_bytes())?;
+        }
+
+        #[test]
+        fn damaged_records_are_read_like_serde_reads_them(
+            text in record_text(false),
+            edits in prop::collection::vec(
+                (any::<prop::sample::Index>(), 0u8..3, prop::sample::select(&b"\"\\,:{}[]0-.eEun \x01\xc3"[..])),
+                1..4,
+            ),
+        ) {
+            let mut data = text.into_bytes();
+            for (at, edit, byte) in edits {
+                let at = at.index(data.len() + 1);
+                match edit {
+                    0 => data.insert(at, byte),
+                    1 if at < data.len() => data[at] = byte,
+                    _ if at < data.len() => {
+                        data.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            read_alike(&data)?;
+        }
     }
 
     #[test]

@@ -777,7 +777,7 @@ fn a_record_malformed_halfway_leaves_no_counts() {
     }
 }
 
-/// Entries the tape reader leaves to serde (here one written as an array, after a plain one
+/// Entries the fast reader leaves to serde (here one written as an array, after a plain one
 /// it already counted) are counted once, like a whole parse counts them.
 #[test]
 fn entries_read_by_serde_after_a_fallback_are_counted_once() {
