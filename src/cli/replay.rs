@@ -21,7 +21,8 @@ use crate::ingest::keys::{KeyClass, KeyFilter, classify_key};
 use crate::ingest::pipeline::ObjectName;
 use crate::ingest::source::SourceError;
 use crate::ingest::{
-    Deadline, IngestConfig, IngestError, KinesisSink, ObjectReport, ingest_reader,
+    Deadline, DiscardSink, IngestConfig, IngestError, KinesisSink, ObjectReport, RecordSink,
+    ingest_reader,
 };
 use crate::record::{ForwardMode, SourceId};
 
@@ -38,8 +39,12 @@ pub enum ReportFormat {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
     /// Kinesis stream to write to (name or ARN).
-    #[arg(long, value_name = "NAME")]
-    pub stream: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "dry_run")]
+    pub stream: Option<String>,
+    /// Cut the records as they would be written and count them, writing nothing (no AWS
+    /// needed; the whole-process measure of decode + parse + records).
+    #[arg(long, conflicts_with_all = ["stream", "endpoint_url"])]
+    pub dry_run: bool,
     /// AWS endpoint (e.g. LocalStack's `http://127.0.0.1:4566`); overrides `AWS_ENDPOINT_URL`.
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
@@ -190,10 +195,29 @@ async fn replay(args: &ReplayArgs) -> Result<ReplayTotals, String> {
             Forward::All => ForwardMode::All,
         };
     }
-    config.stream_name = Some(args.stream.clone());
-    let aws = load_aws_config(args.endpoint_url.as_deref()).await;
-    let sink = KinesisSink::from_conf(&aws, args.stream.clone());
+    config.stream_name.clone_from(&args.stream);
+    match &args.stream {
+        Some(stream) => {
+            let aws = load_aws_config(args.endpoint_url.as_deref()).await;
+            replay_into(
+                args,
+                &config,
+                &KinesisSink::from_conf(&aws, stream.clone()),
+                stream,
+            )
+            .await
+        }
+        None => replay_into(args, &config, &DiscardSink::new(), "nowhere (--dry-run)").await,
+    }
+}
 
+/// Replays every input of `args` into `sink`, named `destination` in messages.
+async fn replay_into<S: RecordSink>(
+    args: &ReplayArgs,
+    config: &IngestConfig,
+    sink: &S,
+    destination: &str,
+) -> Result<ReplayTotals, String> {
     let started = Instant::now();
     let (inputs, errors) = expand(&args.paths, is_access_log);
     let mut totals = ReplayTotals::default();
@@ -202,7 +226,7 @@ async fn replay(args: &ReplayArgs) -> Result<ReplayTotals, String> {
         totals.failed += 1;
     }
     for input in &inputs {
-        match replay_one(input, &config, &sink).await {
+        match replay_one(input, config, sink).await {
             Ok(file) => {
                 totals.add(&file);
                 print_line(args.format, &ReportLine::File(&file))?;
@@ -213,10 +237,7 @@ async fn replay(args: &ReplayArgs) -> Result<ReplayTotals, String> {
                 if matches!(error, IngestError::Put { .. }) {
                     // Permanent (missing stream, access denied) or still failing after the
                     // ingest's retries: every other file would fail alike.
-                    eprintln!(
-                        "albwatch: stopping: records cannot be written to {}",
-                        args.stream
-                    );
+                    eprintln!("albwatch: stopping: records cannot be written to {destination}");
                     break;
                 }
             }
@@ -228,10 +249,10 @@ async fn replay(args: &ReplayArgs) -> Result<ReplayTotals, String> {
 }
 
 /// Writes one file's records through the ingest's code path.
-async fn replay_one(
+async fn replay_one<S: RecordSink>(
     input: &Input,
     config: &IngestConfig,
-    sink: &KinesisSink,
+    sink: &S,
 ) -> Result<FileReport, IngestError> {
     let name = input.name();
     let source = SourceId {

@@ -22,7 +22,7 @@ use blocks::Chunk;
 /// Blocks queued between the decoder thread and the consumer.
 const CHANNEL_BLOCKS: usize = 1;
 /// Default size of a decoded block (also the largest member decoded in one call).
-pub const DEFAULT_BLOCK_BYTES: usize = 8 << 20;
+pub const DEFAULT_BLOCK_BYTES: usize = 4 << 20;
 /// Default window of compressed input held for whole-member decoding.
 pub const DEFAULT_INPUT_WINDOW: usize = 4 << 20;
 

@@ -25,13 +25,20 @@ pub const KINESIS_MAX_RECORDS_PER_PUT: usize = 500;
 /// Kinesis: most bytes (data + partition keys) in one `PutRecords` call. A single record
 /// larger than this (streams configured for records above 5 MiB) is sent on its own.
 pub const KINESIS_MAX_BYTES_PER_PUT: usize = 5 * MIB;
+/// Bytes per `PutRecords` call the ingest aims for, a fifth of [`KINESIS_MAX_BYTES_PER_PUT`]:
+/// one shard accepts 1 MiB/s, so a larger call for one busy target's shard is mostly throttled
+/// and resent, and the SDK holds some 2.4 more copies of a call's records while it runs (a
+/// 5 MiB call costs ~17 MB of memory).
+pub const PUT_BATCH_BYTES: usize = MIB;
 /// Kinesis: longest partition key, in Unicode scalar values.
 pub const KINESIS_MAX_PARTITION_KEY: usize = 256;
 
 /// Smallest accepted `ALBWATCH_MAX_RECORD_BYTES` (the deployment template's minimum).
 pub const MIN_RECORD_BYTES: usize = KIB;
-/// Default bound on serialized entries buffered across all partition keys of one object.
-pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 8 * MIB;
+/// Default memory budget of the chunker's per-key state for one object (buffered entries,
+/// tallies, keys), whatever the number of partition keys: some 4,000 keys without buffered
+/// entries, where an ALB allows 1,000 targets by default.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = MIB;
 /// Default number of `PutRecords` calls in flight at once.
 pub const DEFAULT_MAX_IN_FLIGHT_PUTS: usize = 4;
 
@@ -68,8 +75,9 @@ pub struct IngestConfig {
     pub max_record_bytes: usize,
     /// Which object keys are processed (`ALBWATCH_KEY_PREFIX`, `ALBWATCH_KEY_SUFFIX`).
     pub key_filter: KeyFilter,
-    /// Bound on serialized entries buffered across partition keys; past it the largest
-    /// buffers are cut into records early.
+    /// Memory budget of the chunker's per-key state (buffered entries, tallies, keys); past
+    /// it the least recently seen keys are cut into records and forgotten (see
+    /// [`chunker`](crate::ingest::chunker)).
     pub max_buffered_bytes: usize,
     /// `PutRecords` calls in flight at once.
     pub max_in_flight_puts: usize,
@@ -149,11 +157,11 @@ impl IngestConfig {
         Ok(config)
     }
 
-    /// The `PutRecords` byte limit for this record size: [`KINESIS_MAX_BYTES_PER_PUT`], or one
+    /// The bytes of one `PutRecords` call for this record size: [`PUT_BATCH_BYTES`], or one
     /// record when records may be larger than that.
     #[must_use]
     pub fn max_bytes_per_put(&self) -> usize {
-        KINESIS_MAX_BYTES_PER_PUT.max(self.max_record_bytes)
+        PUT_BATCH_BYTES.max(self.max_record_bytes)
     }
 }
 
@@ -202,7 +210,7 @@ mod tests {
         assert_eq!(c.max_record_bytes, KINESIS_MAX_RECORD_BYTES);
         assert_eq!(c.stream_name, None);
         assert_eq!(c.key_filter, KeyFilter::default());
-        assert_eq!(c.max_bytes_per_put(), KINESIS_MAX_BYTES_PER_PUT);
+        assert_eq!(c.max_bytes_per_put(), PUT_BATCH_BYTES);
     }
 
     #[test]

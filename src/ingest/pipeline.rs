@@ -9,8 +9,8 @@
 //!                                                       └────────────────────────────┘
 //! ```
 //!
-//! Memory is bounded by the decoder's blocks, the chunker's buffer bound, the channel and the
-//! puts in flight, never by the object's size.
+//! Memory is bounded by the decoder's blocks, the chunker's memory budget, the channel and the
+//! puts in flight, never by the object's size or its number of partition keys.
 
 use std::fmt;
 use std::io::Read;
@@ -33,8 +33,9 @@ use crate::record::SourceId;
 
 /// Lines between checks that the put side is still listening (when no record was sent).
 const CLOSED_CHECK_LINES: u64 = 4096;
-/// Bytes of records queued between the parse side and the put side.
-const CHANNEL_BYTES: usize = 8 << 20;
+/// Bytes of records queued between the parse side and the put side: two full `PutRecords`
+/// batches ([`PUT_BATCH_BYTES`](crate::ingest::config::PUT_BATCH_BYTES)).
+const CHANNEL_BYTES: usize = 2 << 20;
 /// How long a failed object waits for its parse side to stop before leaving it behind.
 const PARSE_STOP_GRACE: Duration = Duration::from_secs(2);
 
@@ -192,8 +193,11 @@ pub struct ObjectReport {
     pub truncated: u64,
     /// Records larger than `max_record_bytes` because an entry could not be cut enough.
     pub oversized: u64,
-    /// Distinct partition keys.
+    /// Partition-key states: distinct keys, plus one each time a key evicted to stay within
+    /// the chunker's memory budget comes back.
     pub keys: u64,
+    /// Keys cut into records early and forgotten to stay within the chunker's memory budget.
+    pub evicted_keys: u64,
     /// Records written.
     pub records: u64,
     /// Bytes written (data + partition keys).
@@ -328,6 +332,7 @@ fn report(
         truncated: outcome.chunk.truncated,
         oversized: outcome.chunk.oversized,
         keys: outcome.chunk.keys,
+        evicted_keys: outcome.chunk.evicted,
         records: put.records,
         bytes: put.bytes,
         put_calls: put.calls,
@@ -359,6 +364,7 @@ fn log_summary(r: &ObjectReport, failure: Option<&IngestError>) {
             truncated = r.truncated,
             oversized = r.oversized,
             keys = r.keys,
+            evicted_keys = r.evicted_keys,
             records = r.records,
             bytes = r.bytes,
             put_calls = r.put_calls,
@@ -498,8 +504,7 @@ fn finish(
             malformed: counts.malformed,
         });
     }
-    chunker.finish(counts.lines);
-    for record in chunker.take_ready() {
+    for record in chunker.finish(counts.lines) {
         tx.blocking_send(record).map_err(|_| stopped())?;
     }
     Ok(stats)

@@ -16,6 +16,12 @@ use crate::ingest::sink::{OutRecord, RecordSink};
 pub const BATCH_LINGER: Duration = Duration::from_millis(500);
 /// Time kept back from the Lambda deadline to report failures before the function times out.
 pub const LAMBDA_DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+/// A new `PutRecords` call starts only while fewer record bytes than this are in flight, so at
+/// most this plus one batch is in flight: small batches still go
+/// [`IngestConfig::max_in_flight_puts`] at a time, full batches
+/// ([`PUT_BATCH_BYTES`](crate::ingest::config::PUT_BATCH_BYTES)) two or three at a time (the SDK
+/// holds some 2.4 more copies of a call's records while it runs).
+pub const IN_FLIGHT_BYTES_TO_START: usize = 2 << 20;
 
 /// When work must stop (retries included) so the caller can still report the outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -208,9 +214,10 @@ pub enum PutSideError {
 }
 
 /// Drains `rx` into batches and writes them with at most `config.max_in_flight_puts` calls in
-/// flight. Receives only while a call slot is free, so memory stays bounded (backpressure
-/// reaches the parse side through the bounded channel). Returns when the channel is closed and
-/// everything is written, or at the first failure.
+/// flight, a new one starting only below [`IN_FLIGHT_BYTES_TO_START`]. Receives only while a
+/// call slot is free, so memory stays bounded (backpressure reaches the parse side through the
+/// bounded channel). Returns when the channel is closed and everything is written, or at the
+/// first failure.
 ///
 /// # Errors
 /// The first batch that could not be written, or the deadline.
@@ -226,18 +233,21 @@ pub async fn put_stream<S: RecordSink>(
         sink,
         limits,
         config.max_in_flight_puts,
+        IN_FLIGHT_BYTES_TO_START,
         &config.retry,
         deadline,
     )
     .await
 }
 
-/// [`put_stream`] with explicit limits.
+/// [`put_stream`] with explicit limits: calls in flight, and the record bytes in flight below
+/// which a call may start.
 async fn put_stream_with<S: RecordSink>(
     rx: &mut mpsc::Receiver<OutRecord>,
     sink: &S,
     limits: BatchLimits,
     max_in_flight: usize,
+    bytes_to_start: usize,
     retry: &RetryPolicy,
     deadline: Deadline,
 ) -> Result<PutStats, PutSideError> {
@@ -245,6 +255,7 @@ async fn put_stream_with<S: RecordSink>(
     let mut batch = Batch::new(limits);
     let mut batch_since: Option<Instant> = None;
     let mut in_flight = FuturesUnordered::new();
+    let mut in_flight_bytes = 0usize;
     let mut stats = PutStats::default();
     let mut open = true;
     loop {
@@ -255,8 +266,9 @@ async fn put_stream_with<S: RecordSink>(
         if deadline.passed() {
             return Err(PutSideError::Deadline);
         }
-        let slot = in_flight.len() < max_in_flight;
+        let slot = in_flight.len() < max_in_flight && in_flight_bytes < bytes_to_start;
         if slot && !batch.is_empty() && (batch.is_full() || !open) {
+            in_flight_bytes += batch.bytes();
             in_flight.push(put_with_retry(sink, batch.take(), retry, deadline));
             batch_since = None;
             continue;
@@ -265,11 +277,14 @@ async fn put_stream_with<S: RecordSink>(
         tokio::select! {
             biased;
             Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                stats.add(done.map_err(PutSideError::Failed)?);
+                let done = done.map_err(PutSideError::Failed)?;
+                in_flight_bytes = in_flight_bytes.saturating_sub(done.bytes as usize);
+                stats.add(done);
             }
             message = rx.recv(), if open && slot => match message {
                 Some(record) => {
                     if !batch.fits(record.size()) {
+                        in_flight_bytes += batch.bytes();
                         in_flight.push(put_with_retry(sink, batch.take(), retry, deadline));
                         batch_since = None;
                     }
@@ -279,6 +294,7 @@ async fn put_stream_with<S: RecordSink>(
                 None => open = false,
             },
             () = sleep_until_opt(linger), if slot && linger.is_some() => {
+                in_flight_bytes += batch.bytes();
                 in_flight.push(put_with_retry(sink, batch.take(), retry, deadline));
                 batch_since = None;
             }
@@ -323,6 +339,8 @@ mod tests {
         calls: Mutex<Vec<usize>>,
         active: AtomicUsize,
         peak: AtomicUsize,
+        active_bytes: AtomicUsize,
+        peak_bytes: AtomicUsize,
         max_records: usize,
         max_bytes: usize,
     }
@@ -337,6 +355,8 @@ mod tests {
                 calls: Mutex::default(),
                 active: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
+                active_bytes: AtomicUsize::new(0),
+                peak_bytes: AtomicUsize::new(0),
                 max_records: usize::MAX,
                 max_bytes: usize::MAX,
             }
@@ -345,13 +365,16 @@ mod tests {
 
     impl RecordSink for FlakySink {
         async fn put_records(&self, records: &[OutRecord]) -> Result<PutOutcome, SinkError> {
+            let bytes: usize = records.iter().map(OutRecord::size).sum();
             let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
             self.peak.fetch_max(now, Ordering::SeqCst);
+            let now_bytes = self.active_bytes.fetch_add(bytes, Ordering::SeqCst) + bytes;
+            self.peak_bytes.fetch_max(now_bytes, Ordering::SeqCst);
             tokio::task::yield_now().await;
             tokio::task::yield_now().await;
             self.active.fetch_sub(1, Ordering::SeqCst);
+            self.active_bytes.fetch_sub(bytes, Ordering::SeqCst);
             self.calls.lock().unwrap().push(records.len());
-            let bytes: usize = records.iter().map(OutRecord::size).sum();
             assert!(
                 records.len() <= self.max_records
                     && (bytes <= self.max_bytes || records.len() == 1)
@@ -504,6 +527,7 @@ mod tests {
             fail_rate in 0.0f64..0.7,
             call_fail_rate in 0.0f64..0.3,
             max_in_flight in 1usize..6,
+            bytes_to_start in 1usize..60_000,
         ) {
             let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
             let mut sink = FlakySink::new(seed, fail_rate, call_fail_rate);
@@ -520,7 +544,9 @@ mod tests {
                     }
                 };
                 let retry = fast_retry();
-                let put = put_stream_with(&mut rx, &sink, limits, max_in_flight, &retry, Deadline::none());
+                let put = put_stream_with(
+                    &mut rx, &sink, limits, max_in_flight, bytes_to_start, &retry, Deadline::none(),
+                );
                 let ((), result) = tokio::join!(feed, put);
                 result
             }).unwrap();
@@ -529,6 +555,10 @@ mod tests {
             prop_assert!(written.values().all(|&n| n == 1));
             prop_assert_eq!(stats.records, sizes.len() as u64);
             prop_assert!(sink.peak.load(Ordering::Relaxed) <= max_in_flight);
+            // Below the threshold, plus the one batch that started there.
+            prop_assert!(
+                sink.peak_bytes.load(Ordering::Relaxed) < bytes_to_start + limits.max_bytes
+            );
         }
     }
 

@@ -134,7 +134,9 @@ pub struct RecordHeader<'a> {
     pub key_kind: KeyKind,
     /// Forward mode of the ingest that wrote the record.
     pub mode: ForwardMode,
-    /// Sequence number of this record among the records of this key and object.
+    /// Sequence number of this record among the records of this key and object, from 0; it
+    /// starts again at 0 when the ingest had to forget the key (memory budget), `lines` then
+    /// starting after the previous records'.
     pub seq: u64,
     /// First and last line numbers (1-based, inclusive) the record covers.
     pub lines: [u64; 2],

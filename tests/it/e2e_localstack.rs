@@ -23,7 +23,7 @@ use albwatch::alert::webhook::{RetryPolicy, SlackWebhook, WebhookUrl};
 use albwatch::cli::consume::event_record;
 use albwatch::cwlogs::{decode_payload, encode_payload, is_cloudwatch_payload};
 use albwatch::ingest::trigger::decode_s3_event_key;
-use albwatch::ingest::{Deadline, IngestConfig, IngestHandler, KinesisSink, S3Source};
+use albwatch::ingest::{Deadline, IngestConfig, IngestHandler, S3Source};
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_kinesis::types::ShardIteratorType;
@@ -396,7 +396,7 @@ async fn s3_notifications_to_slack_through_localstack() {
     // The ingest Lambda on the SQS event.
     let ingest = IngestHandler::new(
         S3Source::new(p.s3.clone()),
-        KinesisSink::new(p.kinesis.clone(), p.stream.clone()),
+        ls.kinesis_sink(&p.stream),
         IngestConfig {
             stream_name: Some(p.stream.clone()),
             ..IngestConfig::default()
@@ -653,6 +653,22 @@ async fn replay_then_consume_binaries_through_localstack() {
         total["seconds"].as_f64().unwrap_or_default(),
         total["entries_per_second"].as_f64().unwrap_or_default(),
     );
+
+    // --dry-run cuts exactly the records a real replay writes, and writes none.
+    let (dry, _) = albwatch_ok(
+        ["replay", "--dry-run", "--format", "json", &incident]
+            .map(str::to_owned)
+            .to_vec(),
+    )
+    .await;
+    let dry_total: Value = dry
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("replay prints JSON lines"))
+        .find(|l| l["type"] == "total")
+        .expect("a total line");
+    for field in ["files", "entries", "forwarded", "records", "bytes"] {
+        assert_eq!(dry_total[field], total[field], "{field}: {dry}");
+    }
 
     // A CloudWatch Logs subscription writes to the same stream.
     put_logs_record(&kinesis, &stream).await;

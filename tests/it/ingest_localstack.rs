@@ -76,7 +76,7 @@ impl Setup {
         };
         IngestHandler::new(
             S3Source::new(self.s3.clone()),
-            KinesisSink::new(self.kinesis.clone(), self.stream.clone()),
+            self.ls.kinesis_sink(&self.stream),
             config,
         )
     }

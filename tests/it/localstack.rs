@@ -15,6 +15,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use albwatch::ingest::KinesisSink;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_kinesis::types::{ShardIteratorType, StreamStatus};
 use aws_sdk_s3::config::Credentials;
@@ -91,6 +92,12 @@ impl LocalStack {
     #[must_use]
     pub fn kinesis(&self) -> aws_sdk_kinesis::Client {
         aws_sdk_kinesis::Client::new(&self.config)
+    }
+
+    /// The ingest's sink for `stream`, built as the binaries build it (no SDK retries).
+    #[must_use]
+    pub fn kinesis_sink(&self, stream: &str) -> KinesisSink {
+        KinesisSink::from_conf(&self.config, stream)
     }
 
     /// An SQS client.

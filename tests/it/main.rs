@@ -6,5 +6,6 @@ mod cold_start;
 mod conformance;
 mod e2e_localstack;
 mod ingest_localstack;
+mod ingest_memory;
 mod localstack;
 mod simulate;
