@@ -13,11 +13,11 @@
 use std::hint::black_box;
 use std::ops::ControlFlow;
 
+use albwatch::alb::parse_line;
 use albwatch::alert::config::AlertConfig;
 use albwatch::alert::engine::Engine;
 use albwatch::decode::{DecodeOptions, LineSource};
 use albwatch::ingest::{Deadline, IngestConfig, MemorySink, OutRecord, ingest_reader};
-use albwatch::parser::parse_line;
 use albwatch::record::{ForwardMode, Record, RecordParser, SourceId};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 const INCIDENT: &str = concat!(

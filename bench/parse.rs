@@ -6,8 +6,8 @@
 use std::io::{Read, Write};
 use std::ops::ControlFlow;
 
+use albwatch::alb::parse_line;
 use albwatch::decode::{DecodeOptions, LineSource};
-use albwatch::parser::parse_line;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const INCIDENT: &str = concat!(

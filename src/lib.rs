@@ -12,15 +12,11 @@
 //! - [`alert`]: Kinesis records → per-target windows → deduplicated Slack summaries (the `alerter` Lambda).
 //! - [`cli`]: the `albwatch` subcommands; `src/bin/*.rs` are thin adapters over these modules.
 
+pub mod alb;
 pub mod alert;
 pub mod cli;
 pub mod cwlogs;
 pub mod decode;
-pub mod entry;
-pub mod escape;
 pub mod ingest;
-pub mod json;
-pub mod parser;
-pub mod problems;
 pub mod record;
 pub mod telemetry;

@@ -10,11 +10,11 @@ use std::sync::atomic::Ordering;
 use serde::Serialize;
 
 use super::inputs::{Input, expand, is_log_file_name};
+use crate::alb::escape::escape_bytes;
+use crate::alb::json::EntryJson;
+use crate::alb::problems::{LineProblems, TOO_LONG};
+use crate::alb::{is_blank, parse_line};
 use crate::decode::{DecodeOptions, LineSource};
-use crate::escape::escape_bytes;
-use crate::json::EntryJson;
-use crate::parser::{is_blank, parse_line};
-use crate::problems::{LineProblems, TOO_LONG};
 
 /// Options of `albwatch parse`.
 #[derive(Debug, Clone, clap::Args)]

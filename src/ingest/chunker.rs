@@ -42,12 +42,12 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::entry::{AlbEntry, Field, is_absent};
-use crate::escape::unescape;
+use crate::alb::escape::unescape;
+use crate::alb::json::EntryJson;
+use crate::alb::{AlbEntry, Field, is_absent};
 use crate::ingest::config::IngestConfig;
 use crate::ingest::partition::partition_key;
 use crate::ingest::sink::OutRecord;
-use crate::json::EntryJson;
 use crate::record::{
     ForwardMode, KeyKind, RECORD_VERSION, RecordEntry, RecordHeader, SourceId, Tally,
 };
@@ -678,7 +678,7 @@ fn shrink_entry(buf: &mut Vec<u8>, budget: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parser::parse_line;
+    use crate::alb::parse_line;
     use crate::record::Record;
     use proptest::prelude::*;
     use std::collections::{BTreeMap, HashSet};

@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 
-use crate::entry::{AlbEntry, Field};
+use crate::alb::{AlbEntry, Field};
 use crate::ingest::config::KINESIS_MAX_PARTITION_KEY;
 use crate::record::KeyKind;
 
@@ -60,7 +60,7 @@ pub fn fit_partition_key(key: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parser::parse_line;
+    use crate::alb::parse_line;
     use proptest::prelude::*;
 
     const LINE: &str = r#"https 2025-06-21T22:45:00.1Z app/shop/1 192.0.2.1:5000 10.0.1.11:8080 0.001 0.002 0.000 502 502 1 2 "GET https://x/ HTTP/1.1" "ua" - - arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/9 "Root=1-a" "-" "-" 0 2025-06-21T22:45:00.0Z "forward" "-" "-" "10.0.1.11:8080" "502" "-" "-""#;

@@ -20,15 +20,15 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use crate::alb::escape::escape_bytes;
+use crate::alb::problems::{EXCERPT_BYTES, LineProblems, TOO_LONG};
+use crate::alb::{is_blank, parse_line};
 use crate::decode::{DecodeError, DecodeStats, Format, LineSource};
-use crate::escape::escape_bytes;
 use crate::ingest::chunker::{ChunkStats, Chunker};
 use crate::ingest::config::IngestConfig;
 use crate::ingest::put::{Deadline, PutFailure, PutSideError, PutStats, StopReason, put_stream};
 use crate::ingest::sink::{OutRecord, RecordSink};
 use crate::ingest::source::SourceError;
-use crate::parser::{is_blank, parse_line};
-use crate::problems::{EXCERPT_BYTES, LineProblems, TOO_LONG};
 use crate::record::SourceId;
 
 /// Lines between checks that the put side is still listening (when no record was sent).

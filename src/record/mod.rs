@@ -14,7 +14,7 @@
 //!   (`key_kind: "target_group"`), else the load balancer (`"load_balancer"`).
 //! - `mode: "errors"` records carry only 5xx entries (the fields an alert needs) plus per-minute
 //!   tallies of **all** requests of that key; `mode: "all"` records carry every entry in the full
-//!   [`EntryJson`](crate::json::EntryJson) form (plus `line`) and no tallies.
+//!   [`EntryJson`](crate::alb::json::EntryJson) form (plus `line`) and no tallies.
 //! - `(source, partition_key, seq, lines)` identifies a record: the ingest cuts records
 //!   deterministically, so a re-ingested object or a retried batch yields identical ids and
 //!   consumers drop the duplicates ([`RecordHeader::dedupe_key`]).

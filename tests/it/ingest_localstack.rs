@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::time::Duration;
 
+use albwatch::alb::parse_line;
 use albwatch::ingest::partition::partition_key;
 use albwatch::ingest::trigger::decode_s3_event_key;
 use albwatch::ingest::{Deadline, IngestConfig, IngestHandler, KinesisSink, S3Source};
-use albwatch::parser::parse_line;
 use albwatch::record::{KeyKind, Record};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::{Value, json};

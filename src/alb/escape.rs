@@ -75,6 +75,25 @@ pub fn escape_bytes(raw: &[u8]) -> String {
     out
 }
 
+/// Index of the quote closing a field whose content starts at `from`: a `"` preceded by an
+/// even number of backslashes and followed by a space or the end of the line.
+pub(crate) fn closing_quote(line: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while at <= line.len() {
+        let i = at + memchr::memchr(b'"', line.get(at..)?)?;
+        let backslashes = line[from..i]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if backslashes % 2 == 0 && matches!(line.get(i + 1), None | Some(b' ')) {
+            return Some(i);
+        }
+        at = i + 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-use crate::entry::{AlbEntry, Field};
+use crate::alb::{AlbEntry, Field};
 
 /// An entry as a serializable JSON object (see the module docs for the key rules).
 #[derive(Debug, Serialize)]
@@ -58,7 +58,7 @@ pub struct EntryJson<'a> {
 
 /// Decodes a raw request part; `-` and empty parts are null.
 fn part(raw: &[u8]) -> Option<Cow<'_, str>> {
-    (!crate::entry::is_absent(raw)).then(|| crate::escape::unescape(raw))
+    (!crate::alb::is_absent(raw)).then(|| crate::alb::escape::unescape(raw))
 }
 
 impl<'a> EntryJson<'a> {
@@ -105,7 +105,7 @@ impl<'a> EntryJson<'a> {
             transformed_host: e.text(Field::TransformedHost),
             transformed_uri: e.text(Field::TransformedUri),
             request_transform_status: e.text(Field::RequestTransformStatus),
-            extra: e.extra().map(crate::escape::unescape).collect(),
+            extra: e.extra().map(crate::alb::escape::unescape).collect(),
         }
     }
 }
@@ -113,7 +113,7 @@ impl<'a> EntryJson<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parser::parse_line;
+    use crate::alb::parse_line;
 
     #[test]
     fn json_uses_nulls_numbers_and_split_fields() {

@@ -11,63 +11,11 @@
 //! is read as absent and reported as a field warning ([`AlbEntry::field_warnings`]); the entry
 //! still counts. Typed values are converted on demand by [`AlbEntry`]'s accessors.
 
-use crate::entry::{AlbEntry, FIELD_COUNT, Field, split_host_port};
-
-/// Fields of the oldest documented layout (2016): a line with fewer is not an entry.
-pub const MIN_FIELD_COUNT: usize = 25;
-
-/// Highest `matched_rule_priority` AWS allows for a listener rule.
-pub const MAX_RULE_PRIORITY: u32 = 50_000;
-
-/// Why a line (or one of its fields) is not what ALB writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ParseErrorKind {
-    /// The line is empty (callers normally skip blank lines before parsing).
-    #[error("empty line")]
-    Empty,
-    /// A quoted field has no closing quote.
-    #[error("unterminated quoted field")]
-    UnterminatedQuote,
-    /// Two spaces in a row or an empty bare field.
-    #[error("empty field")]
-    EmptyField,
-    /// The line ended before the oldest layout's last field; `found` fields were read.
-    #[error("line ends after {found} fields, fewer than the 25 of the oldest layout")]
-    FieldCount {
-        /// How many fields the line had.
-        found: usize,
-    },
-    /// Not a number where one is required.
-    #[error("not a number")]
-    BadNumber,
-    /// Not `-`, `-1` or a priority from 0 to 50000.
-    #[error("not a rule priority (-1, 0..50000)")]
-    BadPriority,
-    /// Not a three-digit status code.
-    #[error("not a status code")]
-    BadStatusCode,
-    /// Not an `ip:port` pair.
-    #[error("not an ip:port pair")]
-    BadHostPort,
-    /// Not an RFC 3339 UTC timestamp.
-    #[error("not an RFC 3339 UTC timestamp")]
-    BadTime,
-    /// The `type` field is not a lowercase word such as `https`.
-    #[error("not a request type")]
-    BadType,
-}
-
-/// A line that is not an ALB entry, or a field read as absent: which field, where, and why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {kind} (byte {offset})")]
-pub struct ParseLineError {
-    /// The AWS name of the field where parsing stopped (the first missing one for short lines).
-    pub field: &'static str,
-    /// Byte offset in the line (after removing the line ending).
-    pub offset: usize,
-    /// What was wrong.
-    pub kind: ParseErrorKind,
-}
+use crate::alb::entry::AlbEntry;
+use crate::alb::escape::closing_quote;
+use crate::alb::field::{
+    FIELD_COUNT, Field, MIN_FIELD_COUNT, ParseErrorKind, ParseLineError, validate,
+};
 
 /// Whether a line holds nothing but whitespace (blank lines are skipped, not malformed).
 pub fn is_blank(line: &[u8]) -> bool {
@@ -143,132 +91,6 @@ fn trim_end(line: &[u8]) -> &[u8] {
         end -= 1;
     }
     &line[..end]
-}
-
-/// Index of the quote closing a field whose content starts at `from`: a `"` preceded by an
-/// even number of backslashes and followed by a space or the end of the line.
-pub(crate) fn closing_quote(line: &[u8], from: usize) -> Option<usize> {
-    let mut at = from;
-    while at <= line.len() {
-        let i = at + memchr::memchr(b'"', line.get(at..)?)?;
-        let backslashes = line[from..i]
-            .iter()
-            .rev()
-            .take_while(|&&b| b == b'\\')
-            .count();
-        if backslashes % 2 == 0 && matches!(line.get(i + 1), None | Some(b' ')) {
-            return Some(i);
-        }
-        at = i + 1;
-    }
-    None
-}
-
-/// Why a field's value is not in its documented domain (`-` is valid everywhere but in `type`
-/// and `time`).
-pub(crate) fn validate(field: Field, value: &[u8], quoted: bool) -> Result<(), ParseErrorKind> {
-    if value.is_empty() && !quoted {
-        return Err(ParseErrorKind::EmptyField);
-    }
-    let absent = value == b"-";
-    match field {
-        Field::Type
-            if !value
-                .iter()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) =>
-        {
-            Err(ParseErrorKind::BadType)
-        }
-        Field::Time if !is_timestamp(value) => Err(ParseErrorKind::BadTime),
-        Field::RequestCreationTime if !absent && !is_timestamp(value) => {
-            Err(ParseErrorKind::BadTime)
-        }
-        Field::Client | Field::Target if !absent && split_host_port(value).is_none() => {
-            Err(ParseErrorKind::BadHostPort)
-        }
-        Field::RequestProcessingTime
-        | Field::TargetProcessingTime
-        | Field::ResponseProcessingTime
-            if !absent && !is_decimal(value) =>
-        {
-            Err(ParseErrorKind::BadNumber)
-        }
-        Field::ElbStatusCode | Field::TargetStatusCode if !absent && !is_status_code(value) => {
-            Err(ParseErrorKind::BadStatusCode)
-        }
-        Field::ReceivedBytes | Field::SentBytes if !absent && !is_unsigned(value) => {
-            Err(ParseErrorKind::BadNumber)
-        }
-        Field::MatchedRulePriority if !absent && rule_priority(value).is_none() => {
-            Err(ParseErrorKind::BadPriority)
-        }
-        _ => Ok(()),
-    }
-}
-
-/// `-1` (AWS: "an error occurred during rules evaluation") or a priority from 0 (the default
-/// rule) to [`MAX_RULE_PRIORITY`].
-pub(crate) fn rule_priority(v: &[u8]) -> Option<i32> {
-    if v == b"-1" {
-        return Some(-1);
-    }
-    if v.is_empty() || v.len() > 5 || !v.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let n = v
-        .iter()
-        .fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0'));
-    (n <= MAX_RULE_PRIORITY).then_some(n as i32)
-}
-
-fn is_status_code(v: &[u8]) -> bool {
-    v.len() == 3 && v.iter().all(u8::is_ascii_digit)
-}
-
-fn is_unsigned(v: &[u8]) -> bool {
-    !v.is_empty() && v.len() <= 19 && v.iter().all(u8::is_ascii_digit)
-}
-
-/// `-?digits(.digits)?`, a valid JSON number, so it can be emitted as written.
-pub(crate) fn is_decimal(v: &[u8]) -> bool {
-    let v = v.strip_prefix(b"-").unwrap_or(v);
-    let (int, frac) = match memchr::memchr(b'.', v) {
-        Some(dot) => (&v[..dot], Some(&v[dot + 1..])),
-        None => (v, None),
-    };
-    let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
-    digits(int) && (int.len() == 1 || int[0] != b'0') && frac.is_none_or(digits)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with plausible ranges.
-fn is_timestamp(v: &[u8]) -> bool {
-    const SHAPE: &[u8; 19] = b"dddd-dd-ddTdd:dd:dd";
-    if v.len() < 20 || v[v.len() - 1] != b'Z' {
-        return false;
-    }
-    let shape_ok = SHAPE.iter().zip(v).all(|(&s, &b)| {
-        if s == b'd' {
-            b.is_ascii_digit()
-        } else {
-            s == b
-        }
-    });
-    if !shape_ok {
-        return false;
-    }
-    let two = |i: usize| u32::from(v[i] - b'0') * 10 + u32::from(v[i + 1] - b'0');
-    let ranges_ok = (1..=12).contains(&two(5))
-        && (1..=31).contains(&two(8))
-        && two(11) < 24
-        && two(14) < 60
-        && two(17) < 61;
-    let rest = &v[19..v.len() - 1];
-    let fraction_ok = match rest {
-        [] => true,
-        [b'.', digits @ ..] => !digits.is_empty() && digits.iter().all(u8::is_ascii_digit),
-        _ => false,
-    };
-    ranges_ok && fraction_ok
 }
 
 #[cfg(test)]
@@ -475,19 +297,9 @@ mod tests {
         assert!(e.is_5xx());
     }
 
-    #[test]
-    fn decimal_grammar_matches_json_numbers() {
-        for ok in ["0", "-1", "0.000", "12.5", "-0.25"] {
-            assert!(is_decimal(ok.as_bytes()), "{ok}");
-        }
-        for bad in ["", "-", ".5", "1.", "01", "1e5", "+1", "1.2.3"] {
-            assert!(!is_decimal(bad.as_bytes()), "{bad}");
-        }
-    }
-
     mod generated {
         use super::*;
-        use crate::escape::escape_alb;
+        use crate::alb::escape::escape_alb;
         use proptest::prelude::*;
 
         /// Field values of a generated entry, as the parser should give them back.
@@ -663,22 +475,22 @@ mod tests {
                 prop_assert_eq!(e.elb_status_code(), Some(g.elb_status));
                 prop_assert_eq!(e.target_status_code(), g.target_status);
                 let r = e.request().unwrap();
-                prop_assert_eq!(crate::escape::unescape(r.verb), g.request.0.as_str());
-                prop_assert_eq!(crate::escape::unescape(r.url), g.request.1.as_str());
-                prop_assert_eq!(crate::escape::unescape(r.proto), g.request.2.as_str());
+                prop_assert_eq!(crate::alb::escape::unescape(r.verb), g.request.0.as_str());
+                prop_assert_eq!(crate::alb::escape::unescape(r.url), g.request.1.as_str());
+                prop_assert_eq!(crate::alb::escape::unescape(r.proto), g.request.2.as_str());
                 // A lone `-` is how ALB writes "no value", so it reads back as None.
                 let user_agent = Some(g.user_agent.as_str()).filter(|ua| *ua != "-");
                 let parsed = e.text(Field::UserAgent);
                 prop_assert_eq!(parsed.as_deref(), user_agent);
                 prop_assert_eq!(e.text(Field::ErrorReason).map(|c| c.into_owned()), g.error_reason.clone());
-                let extra: Vec<_> = e.extra().map(|x| crate::escape::unescape(x).into_owned()).collect();
+                let extra: Vec<_> = e.extra().map(|x| crate::alb::escape::unescape(x).into_owned()).collect();
                 prop_assert_eq!(extra, g.extra.clone());
             }
 
             #[test]
             fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..700)) {
                 if let Ok(e) = parse_line(&bytes) {
-                    let _ = crate::json::EntryJson::new(&e);
+                    let _ = crate::alb::json::EntryJson::new(&e);
                 }
             }
 
@@ -689,7 +501,7 @@ mod tests {
                 line[i] = byte;
                 line.truncate(cut.index(line.len() + 1));
                 if let Ok(e) = parse_line(&line) {
-                    let _ = serde_json::to_string(&crate::json::EntryJson::new(&e));
+                    let _ = serde_json::to_string(&crate::alb::json::EntryJson::new(&e));
                 }
             }
         }

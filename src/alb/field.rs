@@ -1,12 +1,8 @@
-//! One parsed ALB access-log entry, borrowing from its line.
+//! The ALB access-log fields: their names and positions, and the grammar of their values.
 //!
-//! Fields are kept as raw byte slices (quotes stripped, escapes left in place); typed values
-//! are produced on demand by the accessors, so parsing allocates nothing per field.
-
-use std::borrow::Cow;
-
-use crate::escape::unescape;
-use crate::parser::{ParseErrorKind, ParseLineError, rule_priority, validate};
+//! [`validate`] decides whether a value is in its documented domain; the value types
+//! ([`HostPort`], [`Request`]) and their splitters are shared by the parser and the entry's
+//! accessors.
 
 /// The documented ALB access-log fields, in the order they appear on a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -197,20 +193,60 @@ impl Field {
     }
 }
 
-/// A parsed entry. Every slice points into the original line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AlbEntry<'a> {
-    /// The whole line (line ending removed), for the offsets of field warnings.
-    pub(crate) line: &'a [u8],
-    /// Raw field contents (quotes stripped, escapes kept); `b"-"` for absent fields and for
-    /// fields an older layout lacks.
-    pub(crate) fields: [&'a [u8]; FIELD_COUNT],
-    /// How many documented fields the line carried (25 to 33).
-    pub(crate) present: u8,
-    /// Bit `i` set: field `i` failed its check and reads as absent (a field warning).
-    pub(crate) invalid: u64,
-    /// The raw remainder after the last documented field (empty when there is none).
-    pub(crate) extra: &'a [u8],
+/// Fields of the oldest documented layout (2016): a line with fewer is not an entry.
+pub const MIN_FIELD_COUNT: usize = 25;
+
+/// Highest `matched_rule_priority` AWS allows for a listener rule.
+pub const MAX_RULE_PRIORITY: u32 = 50_000;
+
+/// Why a line (or one of its fields) is not what ALB writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ParseErrorKind {
+    /// The line is empty (callers normally skip blank lines before parsing).
+    #[error("empty line")]
+    Empty,
+    /// A quoted field has no closing quote.
+    #[error("unterminated quoted field")]
+    UnterminatedQuote,
+    /// Two spaces in a row or an empty bare field.
+    #[error("empty field")]
+    EmptyField,
+    /// The line ended before the oldest layout's last field; `found` fields were read.
+    #[error("line ends after {found} fields, fewer than the 25 of the oldest layout")]
+    FieldCount {
+        /// How many fields the line had.
+        found: usize,
+    },
+    /// Not a number where one is required.
+    #[error("not a number")]
+    BadNumber,
+    /// Not `-`, `-1` or a priority from 0 to 50000.
+    #[error("not a rule priority (-1, 0..50000)")]
+    BadPriority,
+    /// Not a three-digit status code.
+    #[error("not a status code")]
+    BadStatusCode,
+    /// Not an `ip:port` pair.
+    #[error("not an ip:port pair")]
+    BadHostPort,
+    /// Not an RFC 3339 UTC timestamp.
+    #[error("not an RFC 3339 UTC timestamp")]
+    BadTime,
+    /// The `type` field is not a lowercase word such as `https`.
+    #[error("not a request type")]
+    BadType,
+}
+
+/// A line that is not an ALB entry, or a field read as absent: which field, where, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {kind} (byte {offset})")]
+pub struct ParseLineError {
+    /// The AWS name of the field where parsing stopped (the first missing one for short lines).
+    pub field: &'static str,
+    /// Byte offset in the line (after removing the line ending).
+    pub offset: usize,
+    /// What was wrong.
+    pub kind: ParseErrorKind,
 }
 
 /// An `ip:port` pair; IPv6 addresses come without brackets.
@@ -238,159 +274,111 @@ pub(crate) fn is_absent(raw: &[u8]) -> bool {
     raw == b"-" || raw.is_empty()
 }
 
-impl<'a> AlbEntry<'a> {
-    /// The raw (still escaped) content of a field, or `None` when it is `-`, absent, or failed
-    /// its check (a field warning).
-    pub fn raw(&self, field: Field) -> Option<&'a [u8]> {
-        let raw = self.fields[field as usize];
-        (!is_absent(raw) && self.invalid & (1 << field as u32) == 0).then_some(raw)
+/// Why a field's value is not in its documented domain (`-` is valid everywhere but in `type`
+/// and `time`).
+pub(crate) fn validate(field: Field, value: &[u8], quoted: bool) -> Result<(), ParseErrorKind> {
+    if value.is_empty() && !quoted {
+        return Err(ParseErrorKind::EmptyField);
     }
-
-    /// Fields that failed their check and read as absent, in line order, each with its byte
-    /// offset and reason (the same form as a malformed line's error).
-    pub fn field_warnings(&self) -> impl Iterator<Item = ParseLineError> + '_ {
-        Field::ALL
-            .iter()
-            .filter(|&&f| self.invalid & (1 << f as u32) != 0)
-            .map(|&field| {
-                let value = self.fields[field as usize];
-                let at = (value.as_ptr() as usize).saturating_sub(self.line.as_ptr() as usize);
-                let quoted = at > 0 && self.line.get(at - 1) == Some(&b'"');
-                let kind = validate(field, value, quoted)
-                    .err()
-                    .unwrap_or(ParseErrorKind::EmptyField);
-                ParseLineError {
-                    field: field.name(),
-                    offset: at - usize::from(quoted),
-                    kind,
-                }
-            })
-    }
-
-    /// Whether any field failed its check (see [`field_warnings`](Self::field_warnings)).
-    pub fn has_field_warnings(&self) -> bool {
-        self.invalid != 0
-    }
-
-    /// A field's text with ALB escapes decoded (`\xHH`, `\"`, `\\`), or `None` when absent.
-    /// Invalid UTF-8 after decoding is replaced by U+FFFD.
-    pub fn text(&self, field: Field) -> Option<Cow<'a, str>> {
-        self.raw(field).map(unescape)
-    }
-
-    /// How many documented fields the line carried.
-    pub fn field_count(&self) -> usize {
-        usize::from(self.present)
-    }
-
-    /// `time` as written (validated to be an RFC 3339 UTC timestamp).
-    pub fn time(&self) -> &'a str {
-        ascii(self.fields[Field::Time as usize])
-    }
-
-    /// The `YYYY-MM-DDTHH:MM` prefix of `time`, the minute the entry belongs to.
-    pub fn minute(&self) -> &'a str {
-        let t = self.time();
-        t.get(..16).unwrap_or(t)
-    }
-
-    /// `elb`, the load balancer id.
-    pub fn elb(&self) -> Cow<'a, str> {
-        unescape(self.fields[Field::Elb as usize])
-    }
-
-    /// `client:port`, split on the last colon.
-    pub fn client(&self) -> Option<HostPort<'a>> {
-        self.raw(Field::Client).and_then(split_host_port)
-    }
-
-    /// `target:port`, or `None` when no target served the request.
-    pub fn target(&self) -> Option<HostPort<'a>> {
-        self.raw(Field::Target).and_then(split_host_port)
-    }
-
-    /// `elb_status_code`.
-    pub fn elb_status_code(&self) -> Option<u16> {
-        self.raw(Field::ElbStatusCode).and_then(parse_u16)
-    }
-
-    /// `target_status_code`.
-    pub fn target_status_code(&self) -> Option<u16> {
-        self.raw(Field::TargetStatusCode).and_then(parse_u16)
-    }
-
-    /// Whether the load balancer or the target answered with a 5xx.
-    pub fn is_5xx(&self) -> bool {
-        is_5xx_raw(self.fields[Field::ElbStatusCode as usize])
-            || self.raw(Field::TargetStatusCode).is_some_and(is_5xx_raw)
-    }
-
-    /// A numeric field (timings, byte counts, rule priority) as `f64`; timings keep `-1`.
-    pub fn number(&self, field: Field) -> Option<f64> {
-        self.raw(field)
-            .and_then(|raw| std::str::from_utf8(raw).ok())
-            .and_then(|s| s.parse().ok())
-    }
-
-    /// An unsigned integer field (`received_bytes`, `sent_bytes`).
-    pub fn integer(&self, field: Field) -> Option<u64> {
-        self.raw(field)
-            .and_then(|raw| std::str::from_utf8(raw).ok())
-            .and_then(|s| s.parse().ok())
-    }
-
-    /// `matched_rule_priority`: `-1` when rules evaluation failed, else 0 (default rule) to 50000.
-    pub fn rule_priority(&self) -> Option<i32> {
-        self.raw(Field::MatchedRulePriority).and_then(rule_priority)
-    }
-
-    /// The `request` field split into verb, URL and protocol.
-    pub fn request(&self) -> Option<Request<'a>> {
-        self.raw(Field::Request).map(split_request)
-    }
-
-    /// Fields after the last documented one, quotes stripped, escapes kept.
-    pub fn extra(&self) -> ExtraFields<'a> {
-        ExtraFields { rest: self.extra }
-    }
-}
-
-/// Iterator over the trailing fields AWS may append after the documented ones.
-#[derive(Debug, Clone)]
-pub struct ExtraFields<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Iterator for ExtraFields<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        if self.rest.is_empty() {
-            return None;
+    let absent = value == b"-";
+    match field {
+        Field::Type
+            if !value
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) =>
+        {
+            Err(ParseErrorKind::BadType)
         }
-        // Lenient: an unterminated quote runs to the end of the line.
-        let (value, next) = if self.rest[0] == b'"' {
-            match crate::parser::closing_quote(self.rest, 1) {
-                Some(end) => (&self.rest[1..end], end + 1),
-                None => (&self.rest[1..], self.rest.len()),
-            }
-        } else {
-            let end = memchr::memchr(b' ', self.rest).unwrap_or(self.rest.len());
-            (&self.rest[..end], end)
-        };
-        let rest = &self.rest[next.min(self.rest.len())..];
-        self.rest = rest.strip_prefix(b" ").unwrap_or(rest);
-        Some(value)
+        Field::Time if !is_timestamp(value) => Err(ParseErrorKind::BadTime),
+        Field::RequestCreationTime if !absent && !is_timestamp(value) => {
+            Err(ParseErrorKind::BadTime)
+        }
+        Field::Client | Field::Target if !absent && split_host_port(value).is_none() => {
+            Err(ParseErrorKind::BadHostPort)
+        }
+        Field::RequestProcessingTime
+        | Field::TargetProcessingTime
+        | Field::ResponseProcessingTime
+            if !absent && !is_decimal(value) =>
+        {
+            Err(ParseErrorKind::BadNumber)
+        }
+        Field::ElbStatusCode | Field::TargetStatusCode if !absent && !is_status_code(value) => {
+            Err(ParseErrorKind::BadStatusCode)
+        }
+        Field::ReceivedBytes | Field::SentBytes if !absent && !is_unsigned(value) => {
+            Err(ParseErrorKind::BadNumber)
+        }
+        Field::MatchedRulePriority if !absent && rule_priority(value).is_none() => {
+            Err(ParseErrorKind::BadPriority)
+        }
+        _ => Ok(()),
     }
 }
 
-fn ascii(raw: &[u8]) -> &str {
-    // Callers pass fields the parser validated as ASCII.
-    std::str::from_utf8(raw).unwrap_or("")
+/// `-1` (AWS: "an error occurred during rules evaluation") or a priority from 0 (the default
+/// rule) to [`MAX_RULE_PRIORITY`].
+pub(crate) fn rule_priority(v: &[u8]) -> Option<i32> {
+    if v == b"-1" {
+        return Some(-1);
+    }
+    if v.is_empty() || v.len() > 5 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = v
+        .iter()
+        .fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0'));
+    (n <= MAX_RULE_PRIORITY).then_some(n as i32)
 }
 
-fn is_5xx_raw(raw: &[u8]) -> bool {
-    raw.len() == 3 && raw[0] == b'5'
+fn is_status_code(v: &[u8]) -> bool {
+    v.len() == 3 && v.iter().all(u8::is_ascii_digit)
+}
+
+fn is_unsigned(v: &[u8]) -> bool {
+    !v.is_empty() && v.len() <= 19 && v.iter().all(u8::is_ascii_digit)
+}
+
+/// `-?digits(.digits)?`, a valid JSON number, so it can be emitted as written.
+pub(crate) fn is_decimal(v: &[u8]) -> bool {
+    let v = v.strip_prefix(b"-").unwrap_or(v);
+    let (int, frac) = match memchr::memchr(b'.', v) {
+        Some(dot) => (&v[..dot], Some(&v[dot + 1..])),
+        None => (v, None),
+    };
+    let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    digits(int) && (int.len() == 1 || int[0] != b'0') && frac.is_none_or(digits)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with plausible ranges.
+fn is_timestamp(v: &[u8]) -> bool {
+    const SHAPE: &[u8; 19] = b"dddd-dd-ddTdd:dd:dd";
+    if v.len() < 20 || v[v.len() - 1] != b'Z' {
+        return false;
+    }
+    let shape_ok = SHAPE.iter().zip(v).all(|(&s, &b)| {
+        if s == b'd' {
+            b.is_ascii_digit()
+        } else {
+            s == b
+        }
+    });
+    if !shape_ok {
+        return false;
+    }
+    let two = |i: usize| u32::from(v[i] - b'0') * 10 + u32::from(v[i + 1] - b'0');
+    let ranges_ok = (1..=12).contains(&two(5))
+        && (1..=31).contains(&two(8))
+        && two(11) < 24
+        && two(14) < 60
+        && two(17) < 61;
+    let rest = &v[19..v.len() - 1];
+    let fraction_ok = match rest {
+        [] => true,
+        [b'.', digits @ ..] => !digits.is_empty() && digits.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    ranges_ok && fraction_ok
 }
 
 pub(crate) fn parse_u16(raw: &[u8]) -> Option<u16> {
@@ -489,6 +477,16 @@ mod tests {
         assert_eq!(names.len(), FIELD_COUNT);
         for (i, f) in Field::ALL.iter().enumerate() {
             assert_eq!(*f as usize, i);
+        }
+    }
+
+    #[test]
+    fn decimal_grammar_matches_json_numbers() {
+        for ok in ["0", "-1", "0.000", "12.5", "-0.25"] {
+            assert!(is_decimal(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["", "-", ".5", "1.", "01", "1e5", "+1", "1.2.3"] {
+            assert!(!is_decimal(bad.as_bytes()), "{bad}");
         }
     }
 }
