@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! # use albwatch::alert::{config::AlertConfig, engine::Engine};
-//! # fn deliver(_: &[albwatch::alert::notification::Notification]) -> bool { true }
+//! # fn deliver(_: &[albwatch::notify::notification::Notification]) -> bool { true }
 //! # let records: Vec<Vec<u8>> = Vec::new();
 //! let engine = Engine::new(AlertConfig::default())?;
 //! for data in &records {
@@ -51,11 +51,11 @@ use chrono::Utc;
 
 use crate::alert::config::{AlertConfig, AlertConfigError};
 use crate::alert::dedupe::DedupeSet;
-use crate::alert::notification::{Notification, Source, Status, TargetKind};
 use crate::alert::state::{Dated, Decision, Delivered, KeyTrack, OpenView, Timing};
 use crate::alert::window::{
     AddOutcome, KeyId, Pending, WindowAgg, WindowKey, Windows, micros_to_datetime,
 };
+use crate::notify::notification::{Notification, Source, Status, TargetKind};
 use crate::record::{KeyKind, Record, RecordError, RecordHeader, RecordParser};
 
 /// A parser whose buffers grew larger than this is released after use.

@@ -27,30 +27,19 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
-use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::alert::engine::Engine;
-use crate::alert::notification::{Notification, Status, group_by_load_balancer};
-use crate::alert::webhook::{DeliveryError, Notifier};
 use crate::cwlogs::{AwsLogsEvent, LogAlertConfig, LogAlerts, LogPatterns, is_cloudwatch_payload};
+use crate::notify::notification::{Notification, Status, group_by_load_balancer};
+use crate::notify::notifier::{DeliveryError, Notifier};
 
 /// Time kept free before the Lambda deadline to return the response.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
-
-/// The instant deliveries must stop: the Lambda deadline minus `margin`, measured on the
-/// monotonic clock (at least "now").
-#[must_use]
-pub fn delivery_deadline(lambda_deadline: SystemTime, margin: Duration) -> Instant {
-    let remaining = lambda_deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    Instant::now() + remaining.saturating_sub(margin)
-}
 
 /// What one invocation did (also logged as one summary line).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use dashmap::DashMap;
 
-use crate::alert::notification::Sample;
+use crate::notify::notification::Sample;
 use crate::record::{ForwardMode, KeyKind, Record, RecordEntry, RecordHeader, RecordSink, Tally};
 
 /// Sample requests kept per window.

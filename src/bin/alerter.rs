@@ -9,11 +9,11 @@
 
 use albwatch::alert::config::AlertConfig;
 use albwatch::alert::engine::Engine;
-use albwatch::alert::handler::{Alerter, DEADLINE_MARGIN, delivery_deadline};
-use albwatch::alert::webhook::{
-    AnyNotifier, ConfigError, RetryPolicy, SecretSource, webhook_from_env,
-};
+use albwatch::alert::handler::{Alerter, DEADLINE_MARGIN};
 use albwatch::cwlogs::{AwsLogsEvent, LogAlertConfig, LogAlerts};
+use albwatch::notify::notifier::AnyNotifier;
+use albwatch::notify::webhook::{ConfigError, DeliveryPolicy, SecretSource, webhook_from_env};
+use albwatch::retry::Deadline;
 use aws_config::BehaviorVersion;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
@@ -66,11 +66,13 @@ async fn handle(
             if url.is_none() {
                 tracing::warn!("no Slack webhook configured; notifications are only logged");
             }
-            AnyNotifier::from_webhook(url, RetryPolicy::default())
+            AnyNotifier::from_webhook(url, DeliveryPolicy::default())
         })
         .await?;
-    let notifier =
-        notifier.with_deadline(delivery_deadline(event.context.deadline(), DEADLINE_MARGIN));
+    let notifier = notifier.with_deadline(Deadline::from_lambda(
+        event.context.deadline(),
+        DEADLINE_MARGIN,
+    ));
     match &event.payload {
         AlerterEvent::Kinesis(batch) => Ok(alerter.handle(batch, &notifier).await),
         AlerterEvent::Logs(logs) => {

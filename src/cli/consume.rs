@@ -49,10 +49,12 @@ use super::simulate::OutputFormat;
 use crate::alert::config::AlertConfig;
 use crate::alert::engine::Engine;
 use crate::alert::handler::{Alerter, BatchSummary, cmp_sequence};
-use crate::alert::notification::{Notification, Status};
-use crate::alert::slack::{render_payload, render_text};
-use crate::alert::webhook::{AttemptFailure, DeliveryError, Notifier, SlackWebhook, WebhookUrl};
 use crate::cwlogs::{LogAlertConfig, LogAlerts};
+use crate::notify::notification::{Notification, Status};
+use crate::notify::notifier::{AttemptFailure, DeliveryError, Notifier};
+use crate::notify::slack::{render_payload, render_text};
+use crate::notify::webhook::{SlackWebhook, WebhookUrl};
+use crate::retry::RetryPolicy;
 
 /// Records asked for per `GetRecords` call (the API's maximum).
 pub const GET_RECORDS_LIMIT: i32 = 10_000;
@@ -65,18 +67,23 @@ pub const MIN_READ_INTERVAL: Duration =
 /// Time between reads of a caught-up shard (Lambda's event source mapping also polls each shard
 /// about once a second), leaving most of the read budget to other consumers.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// Wait after the first throttled or failed Kinesis call on a shard; doubles up to
-/// [`MAX_BACKOFF`].
-pub const BASE_BACKOFF: Duration = Duration::from_millis(500);
-/// Longest wait between two attempts.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Failed Kinesis calls in a row on one shard before `consume` gives up (about 3 minutes).
 pub const MAX_CONSECUTIVE_FAILURES: u32 = 20;
 /// Retries of a batch whose delivery failed: the deployed event source mapping's
 /// `MaximumRetryAttempts`.
 pub const MAX_BATCH_RETRIES: u32 = 5;
-/// Wait before the first retry of a batch; doubles up to [`MAX_BACKOFF`].
-pub const BATCH_RETRY_BACKOFF: Duration = Duration::from_secs(1);
+/// Waits after throttled or failed Kinesis calls on a shard: from 500 ms doubling to 10 s.
+pub const SHARD_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: MAX_CONSECUTIVE_FAILURES,
+    base_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(10),
+};
+/// Waits between retries of a batch whose delivery failed: from 1 s doubling to 10 s.
+pub const BATCH_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: MAX_BATCH_RETRIES + 1,
+    base_delay: Duration::from_secs(1),
+    max_delay: Duration::from_secs(10),
+};
 
 /// Error codes worth retrying after a pause.
 const RETRYABLE_CODES: &[&str] = &[
@@ -291,12 +298,6 @@ where
     DisplayErrorContext(error).to_string()
 }
 
-/// The pause after the `n`th failure in a row (1-based): doubling from `base`, capped.
-fn backoff(base: Duration, n: u32) -> Duration {
-    base.saturating_mul(2u32.saturating_pow(n.saturating_sub(1)))
-        .min(MAX_BACKOFF)
-}
-
 /// The stream as given: a name or an ARN.
 #[derive(Debug, Clone)]
 struct StreamRef {
@@ -496,7 +497,7 @@ impl ShardReader {
                 message: format!("{} failures in a row; last: {message}", self.failures),
             });
         }
-        let delay = backoff(BASE_BACKOFF, self.failures);
+        let delay = SHARD_RETRY.jittered_backoff(self.failures);
         warn!(
             shard = %self.id,
             operation,
@@ -901,7 +902,7 @@ impl Consumer {
                 return Ok(());
             }
             attempt += 1;
-            let delay = backoff(BATCH_RETRY_BACKOFF, attempt);
+            let delay = BATCH_RETRY.jittered_backoff(attempt);
             warn!(
                 shard = %shard,
                 sequence_number = %sequence,
@@ -1181,14 +1182,6 @@ mod tests {
                 "{code}"
             );
         }
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        assert_eq!(backoff(BASE_BACKOFF, 1), BASE_BACKOFF);
-        assert_eq!(backoff(BASE_BACKOFF, 2), BASE_BACKOFF * 2);
-        assert_eq!(backoff(BASE_BACKOFF, 40), MAX_BACKOFF);
-        assert_eq!(MIN_READ_INTERVAL, Duration::from_millis(200));
     }
 
     #[test]

@@ -11,14 +11,15 @@ use std::path::{Path, PathBuf};
 
 use crate::alert::config::AlertConfig;
 use crate::alert::engine::Engine;
-use crate::alert::notification::{Notification, Status, group_by_load_balancer};
-use crate::alert::slack::{render_payload, render_text};
-use crate::alert::webhook::{Notifier, SlackWebhook, WebhookUrl};
 use crate::cwlogs::{
     CwLogsError, LogAlertConfig, LogAlerts, LogsPayload, decode_awslogs_event, decode_payload,
 };
 use crate::ingest::keys::{KeyClass, KeyFilter, classify_key};
 use crate::ingest::{Deadline, IngestConfig, MemorySink, ingest_reader};
+use crate::notify::notification::{Notification, Status, group_by_load_balancer};
+use crate::notify::notifier::Notifier;
+use crate::notify::slack::{render_payload, render_text};
+use crate::notify::webhook::{SlackWebhook, WebhookUrl};
 use crate::record::{ForwardMode, SourceId};
 
 use super::inputs::{Input, expand};

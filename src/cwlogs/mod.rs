@@ -7,7 +7,7 @@
 //! - [`patterns`]: `ALBWATCH_LOG_PATTERNS`, the match rules (whole words or `/regex/`, optionally
 //!   per log group).
 //! - [`aggregate`]: per-(log group, log stream) windows, event-id dedupe and the repeat rule,
-//!   producing [`Notification`](crate::alert::notification::Notification)s.
+//!   producing [`Notification`](crate::notify::notification::Notification)s.
 //!
 //! # The machine form
 //!
@@ -35,7 +35,7 @@
 //! ```no_run
 //! # use albwatch::cwlogs::{self, LogAlertConfig, LogAlerts};
 //! # use albwatch::alert::config::AlertConfig;
-//! # fn deliver(_: &[albwatch::alert::notification::Notification]) -> bool { true }
+//! # fn deliver(_: &[albwatch::notify::notification::Notification]) -> bool { true }
 //! # let records: Vec<Vec<u8>> = Vec::new();
 //! let alert_config = AlertConfig::from_env()?;
 //! let logs = LogAlerts::new(LogAlertConfig::from_env(&alert_config)?);

@@ -7,10 +7,10 @@ use serde_json::Value;
 use super::aggregate::{MAX_SAMPLES, MAX_WINDOWS_PER_STREAM};
 use super::*;
 use crate::alert::config::AlertConfig;
-use crate::alert::notification::{
+use crate::notify::notification::{
     Notification, Source, Status, TargetKind, group_by_load_balancer,
 };
-use crate::alert::slack::render_payload;
+use crate::notify::slack::render_payload;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/events/");
 const GROUP: &str = "/aws/lambda/albwatch-prod";
@@ -415,7 +415,7 @@ fn one_slack_message_per_log_group_with_escaped_messages() {
     assert!(sample.len() <= aggregate::MAX_SAMPLE_MESSAGE_BYTES);
     let rendered = render_payload(group, ns);
     let text: &Value = &rendered["blocks"][1]["text"]["text"];
-    assert!(text.as_str().unwrap().chars().count() <= crate::alert::slack::MAX_SECTION_TEXT);
+    assert!(text.as_str().unwrap().chars().count() <= crate::notify::slack::MAX_SECTION_TEXT);
 }
 
 #[test]

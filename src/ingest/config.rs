@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::decode::DecodeOptions;
 use crate::ingest::keys::{KeyFilter, PREFIX_ENV, SUFFIX_ENV};
 use crate::record::ForwardMode;
+use crate::retry::RetryPolicy;
 
 /// Environment variable naming the Kinesis stream the ingest writes to.
 pub const STREAM_NAME_ENV: &str = "ALBWATCH_STREAM_NAME";
@@ -42,27 +43,13 @@ pub const DEFAULT_MAX_BUFFERED_BYTES: usize = MIB;
 /// Default number of `PutRecords` calls in flight at once.
 pub const DEFAULT_MAX_IN_FLIGHT_PUTS: usize = 4;
 
-/// How failed `PutRecords` calls and records are retried.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Delay before the first retry; doubles with every attempt (with jitter).
-    pub base_delay: Duration,
-    /// Longest delay between two attempts.
-    pub max_delay: Duration,
-    /// Most attempts per batch, the first one included. The deadline usually ends retrying
-    /// first; this bounds it when there is no deadline (the CLI).
-    pub max_attempts: u32,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(5),
-            max_attempts: 30,
-        }
-    }
-}
+/// How failed `PutRecords` calls and records are retried: from 100 ms doubling to 5 s, at most
+/// 30 attempts (the Lambda's deadline usually ends retrying first).
+pub const PUT_RETRY: RetryPolicy = RetryPolicy {
+    base_delay: Duration::from_millis(100),
+    max_delay: Duration::from_secs(5),
+    max_attempts: 30,
+};
 
 /// Everything the ingest needs to know besides the object and the clients.
 #[derive(Debug, Clone)]
@@ -96,7 +83,7 @@ impl Default for IngestConfig {
             key_filter: KeyFilter::default(),
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             max_in_flight_puts: DEFAULT_MAX_IN_FLIGHT_PUTS,
-            retry: RetryPolicy::default(),
+            retry: PUT_RETRY,
             decode: DecodeOptions::default(),
         }
     }

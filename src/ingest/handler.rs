@@ -25,13 +25,14 @@ use tracing::{info, warn};
 use crate::ingest::config::IngestConfig;
 use crate::ingest::keys::{KeyClass, classify_key};
 use crate::ingest::pipeline::{IngestError, ObjectName, ObjectReport, ingest_reader};
-use crate::ingest::put::Deadline;
+use crate::ingest::put::LAMBDA_DEADLINE_MARGIN;
 use crate::ingest::sink::RecordSink;
 use crate::ingest::source::{ObjectSource, SourceError};
 use crate::ingest::trigger::{
     ObjectRef, TriggerError, TriggerKind, WorkItem, parse_trigger, sqs_batch_response,
 };
 use crate::record::SourceId;
+use crate::retry::Deadline;
 
 /// What happened to one object of an invocation.
 #[derive(Debug)]
@@ -158,7 +159,7 @@ impl<S: ObjectSource, K: RecordSink> IngestHandler<S, K> {
     /// # Errors
     /// As [`handle`](Self::handle).
     pub async fn handle_lambda(&self, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
-        let deadline = Deadline::from_lambda(event.context.deadline());
+        let deadline = Deadline::from_lambda(event.context.deadline(), LAMBDA_DEADLINE_MARGIN);
         self.handle(&event.payload, deadline).await
     }
 

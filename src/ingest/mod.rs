@@ -21,9 +21,9 @@ pub mod sink;
 pub mod source;
 pub mod trigger;
 
+pub use crate::retry::Deadline;
 pub use config::IngestConfig;
 pub use handler::{HandlerError, IngestHandler, InvocationReport, ObjectOutcome};
 pub use pipeline::{IngestError, ObjectReport, ingest_reader};
-pub use put::Deadline;
 pub use sink::{DiscardSink, KinesisSink, MemorySink, OutRecord, RecordSink};
 pub use source::{MemorySource, ObjectSource, S3Source};

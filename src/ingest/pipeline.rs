@@ -26,10 +26,11 @@ use crate::alb::{is_blank, parse_line};
 use crate::decode::{DecodeError, DecodeStats, Format, LineSource};
 use crate::ingest::chunker::{ChunkStats, Chunker};
 use crate::ingest::config::IngestConfig;
-use crate::ingest::put::{Deadline, PutFailure, PutSideError, PutStats, StopReason, put_stream};
+use crate::ingest::put::{PutFailure, PutSideError, PutStats, StopReason, put_stream};
 use crate::ingest::sink::{OutRecord, RecordSink};
 use crate::ingest::source::SourceError;
 use crate::record::SourceId;
+use crate::retry::Deadline;
 
 /// Lines between checks that the put side is still listening (when no record was sent).
 const CLOSED_CHECK_LINES: u64 = 4096;

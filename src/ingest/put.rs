@@ -1,7 +1,7 @@
 //! The async side of the pipeline: records → batches → bounded concurrent puts, with retry of
 //! exactly the failed records until a deadline.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -9,8 +9,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::ingest::batch::{Batch, BatchLimits, select_failed};
-use crate::ingest::config::{IngestConfig, RetryPolicy};
+use crate::ingest::config::IngestConfig;
 use crate::ingest::sink::{OutRecord, RecordSink};
+use crate::retry::{Deadline, RetryPolicy};
 
 /// How long a partly filled batch may wait for more records before it is sent anyway.
 pub const BATCH_LINGER: Duration = Duration::from_millis(500);
@@ -22,67 +23,6 @@ pub const LAMBDA_DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 /// ([`PUT_BATCH_BYTES`](crate::ingest::config::PUT_BATCH_BYTES)) two or three at a time (the SDK
 /// holds some 2.4 more copies of a call's records while it runs).
 pub const IN_FLIGHT_BYTES_TO_START: usize = 2 << 20;
-
-/// When work must stop (retries included) so the caller can still report the outcome.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Deadline(Option<Instant>);
-
-impl Deadline {
-    /// No deadline (the CLI): retries are bounded by [`RetryPolicy::max_attempts`] only.
-    #[must_use]
-    pub const fn none() -> Self {
-        Self(None)
-    }
-
-    /// Stop at `instant`.
-    #[must_use]
-    pub const fn at(instant: Instant) -> Self {
-        Self(Some(instant))
-    }
-
-    /// Stop `duration` from now.
-    #[must_use]
-    pub fn after(duration: Duration) -> Self {
-        Self(Instant::now().checked_add(duration))
-    }
-
-    /// The Lambda's deadline (wall clock) minus [`LAMBDA_DEADLINE_MARGIN`], or minus half the
-    /// remaining time when less than two margins remain.
-    #[must_use]
-    pub fn from_lambda(deadline: SystemTime) -> Self {
-        let remaining = deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO);
-        let margin = LAMBDA_DEADLINE_MARGIN.min(remaining / 2);
-        Self::after(remaining.saturating_sub(margin))
-    }
-
-    /// The instant, if any.
-    #[must_use]
-    pub fn instant(self) -> Option<Instant> {
-        self.0
-    }
-
-    /// Whether the deadline has passed.
-    #[must_use]
-    pub fn passed(self) -> bool {
-        self.0.is_some_and(|at| Instant::now() >= at)
-    }
-
-    /// Whether waiting `wait` from now still ends before the deadline.
-    #[must_use]
-    pub fn allows(self, wait: Duration) -> bool {
-        self.0.is_none_or(|at| Instant::now() + wait < at)
-    }
-
-    /// Completes at the deadline (never, without one).
-    pub async fn reached(self) {
-        match self.0 {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
-        }
-    }
-}
 
 /// Counters of the put side.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -130,19 +70,6 @@ pub enum StopReason {
     Attempts,
     /// Another attempt would end after the deadline.
     Deadline,
-}
-
-/// The delay before attempt `attempt + 1` (`attempt` ≥ 1): `base × 2^(attempt-1)` capped at
-/// `max_delay`, half of it fixed and half random (`jitter` in `[0, 1)`).
-#[must_use]
-pub fn backoff(policy: &RetryPolicy, attempt: u32, jitter: f64) -> Duration {
-    let exp = attempt.saturating_sub(1).min(30);
-    let full = policy
-        .base_delay
-        .saturating_mul(1u32 << exp)
-        .min(policy.max_delay);
-    let half = full / 2;
-    half + half.mul_f64(jitter.clamp(0.0, 1.0))
 }
 
 /// Writes `records` through `sink`, retrying only the failed ones with backoff, until all are
@@ -195,7 +122,7 @@ pub async fn put_with_retry<S: RecordSink>(
         if attempt >= policy.max_attempts {
             return Err(fail(StopReason::Attempts));
         }
-        let delay = backoff(policy, attempt, fastrand::f64());
+        let delay = policy.jittered_backoff(attempt);
         if !deadline.allows(delay) {
             return Err(fail(StopReason::Deadline));
         }
@@ -410,34 +337,6 @@ mod tests {
             max_delay: Duration::from_millis(4),
             max_attempts: 200,
         }
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy {
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(5),
-            max_attempts: 10,
-        };
-        assert_eq!(backoff(&p, 1, 0.0), Duration::from_millis(50));
-        assert_eq!(backoff(&p, 1, 1.0), Duration::from_millis(100));
-        assert_eq!(backoff(&p, 3, 0.0), Duration::from_millis(200));
-        assert_eq!(
-            backoff(&p, 40, 0.999).max(Duration::ZERO),
-            backoff(&p, 40, 0.999)
-        );
-        assert!(backoff(&p, 40, 1.0) <= Duration::from_secs(5));
-        assert!(backoff(&p, 40, 0.0) >= Duration::from_millis(2500));
-    }
-
-    #[test]
-    fn deadline_from_lambda_keeps_a_margin() {
-        let d = Deadline::from_lambda(SystemTime::now() + Duration::from_secs(60));
-        let left = d.instant().unwrap() - Instant::now();
-        assert!(left <= Duration::from_secs(55) && left > Duration::from_secs(50));
-        assert!(Deadline::from_lambda(SystemTime::UNIX_EPOCH).passed());
-        assert!(!Deadline::none().passed());
-        assert!(Deadline::none().allows(Duration::MAX));
     }
 
     #[tokio::test]

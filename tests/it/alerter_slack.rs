@@ -7,9 +7,10 @@ use std::time::Duration;
 use albwatch::alert::config::AlertConfig;
 use albwatch::alert::engine::Engine;
 use albwatch::alert::handler::{Alerter, BatchSummary};
-use albwatch::alert::webhook::{RetryPolicy, SlackWebhook, WebhookUrl};
 use albwatch::ingest::{Deadline, IngestConfig, MemorySink, ingest_reader};
+use albwatch::notify::webhook::{DeliveryPolicy, SlackWebhook, WebhookUrl};
 use albwatch::record::SourceId;
+use albwatch::retry::RetryPolicy;
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use serde_json::Value;
@@ -80,11 +81,13 @@ fn event(records: &[Vec<u8>], first: u64) -> KinesisEvent {
     event
 }
 
-fn fast_policy() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 3,
-        base_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(40),
+fn fast_policy() -> DeliveryPolicy {
+    DeliveryPolicy {
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(40),
+        },
         max_retry_after: Duration::from_secs(2),
         min_attempt_time: Duration::from_millis(10),
         default_budget: Duration::from_secs(20),

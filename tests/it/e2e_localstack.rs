@@ -18,12 +18,13 @@ use std::time::{Duration, Instant};
 use albwatch::alert::config::AlertConfig;
 use albwatch::alert::engine::Engine;
 use albwatch::alert::handler::{Alerter, cmp_sequence};
-use albwatch::alert::notification::{Notification, Source, Status, TargetKind};
-use albwatch::alert::webhook::{RetryPolicy, SlackWebhook, WebhookUrl};
 use albwatch::cli::consume::event_record;
 use albwatch::cwlogs::{decode_payload, encode_payload, is_cloudwatch_payload};
 use albwatch::ingest::trigger::decode_s3_event_key;
 use albwatch::ingest::{Deadline, IngestConfig, IngestHandler, S3Source};
+use albwatch::notify::notification::{Notification, Source, Status, TargetKind};
+use albwatch::notify::webhook::{DeliveryPolicy, SlackWebhook, WebhookUrl};
+use albwatch::retry::RetryPolicy;
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_kinesis::types::ShardIteratorType;
@@ -362,11 +363,13 @@ fn notified_key(message: &aws_sdk_sqs::types::Message) -> Option<String> {
     decode_s3_event_key(key).ok()
 }
 
-fn fast_policy() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 3,
-        base_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(40),
+fn fast_policy() -> DeliveryPolicy {
+    DeliveryPolicy {
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(40),
+        },
         max_retry_after: Duration::from_secs(1),
         min_attempt_time: Duration::from_millis(10),
         default_budget: Duration::from_secs(20),

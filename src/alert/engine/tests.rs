@@ -1,7 +1,7 @@
 use super::*;
-use crate::alert::notification;
 use crate::alert::window::tests::{entry, record, tally};
 use crate::alert::window::{WindowAgg, WindowKey, parse_time_us};
+use crate::notify::notification;
 use crate::record::{ForwardMode, RecordEntry, Tally};
 use proptest::prelude::*;
 

@@ -1,6 +1,6 @@
-//! Delivering Slack payloads: the [`Notifier`] trait, the retrying [`SlackWebhook`], the
-//! [`LogNotifier`] used when no webhook is configured, and webhook URL configuration from the
-//! environment or Secrets Manager.
+//! The Slack incoming-webhook destination: its URL (a credential), where it is configured (the
+//! environment or Secrets Manager), and [`SlackWebhook`], which posts with retries within a
+//! deadline.
 //!
 //! The webhook URL is a credential: it lives in [`WebhookUrl`], whose `Debug`/`Display` are
 //! redacted, and it never appears in an error or a log field.
@@ -14,9 +14,10 @@ use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
 use serde_json::Value;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
-use super::notification::Notification;
+use super::notifier::{AttemptFailure, DeliveryError, Notifier};
+use crate::retry::{Deadline, RetryPolicy};
 
 /// Environment variable holding the webhook URL itself.
 pub const URL_ENV: &str = "SLACK_WEBHOOK_URL";
@@ -32,78 +33,6 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 pub const MAX_ERROR_BODY_CHARS: usize = 200;
 /// Most bytes of an error body read from the connection.
 const MAX_ERROR_BODY_BYTES: usize = 4096;
-
-/// Something that delivers one rendered Slack payload.
-pub trait Notifier {
-    /// Delivers `payload` (a webhook body such as [`super::slack::render_payload`] returns).
-    fn post(&self, payload: &Value) -> impl Future<Output = Result<(), DeliveryError>> + Send;
-
-    /// Delivers one load balancer's `notifications` as one message: what the alerter calls.
-    ///
-    /// By default renders them with [`super::slack::render_payload`] and [`post`](Self::post)s
-    /// the payload. A notifier that wants the machine form instead (the CLI printing JSON)
-    /// overrides it.
-    fn notify(
-        &self,
-        load_balancer: &str,
-        notifications: &[Notification],
-    ) -> impl Future<Output = Result<(), DeliveryError>> + Send
-    where
-        Self: Sync,
-    {
-        let payload = super::slack::render_payload(load_balancer, notifications);
-        async move { self.post(&payload).await }
-    }
-}
-
-/// Why a payload was not delivered. Never contains the webhook URL.
-#[derive(Debug, thiserror::Error)]
-pub enum DeliveryError {
-    /// Slack refused the payload or the webhook (400/403/404/410, …); retrying cannot help.
-    #[error("Slack rejected the payload (HTTP {status}): {body}")]
-    Rejected {
-        /// HTTP status.
-        status: u16,
-        /// Slack's error text (e.g. `invalid_payload`, `no_service`), truncated.
-        body: String,
-    },
-    /// Retries ran out of attempts or time.
-    #[error("gave up posting to Slack after {attempts} attempt(s); last failure: {last}")]
-    GaveUp {
-        /// Attempts made.
-        attempts: u32,
-        /// What went wrong in the last attempt.
-        last: AttemptFailure,
-    },
-}
-
-/// What went wrong in one retryable attempt. Never contains the webhook URL.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AttemptFailure {
-    /// The deadline had passed before the first attempt.
-    #[error("not attempted: the deadline had already passed")]
-    NotAttempted,
-    /// HTTP 429.
-    #[error("rate limited (HTTP 429)")]
-    RateLimited,
-    /// A retryable HTTP status (5xx, 408).
-    #[error("HTTP {status}: {body}")]
-    Status {
-        /// HTTP status.
-        status: u16,
-        /// Response body, truncated.
-        body: String,
-    },
-    /// The request timed out.
-    #[error("request timed out")]
-    Timeout,
-    /// The connection could not be established.
-    #[error("connection failed: {0}")]
-    Connect(String),
-    /// Any other transport error.
-    #[error("request failed: {0}")]
-    Request(String),
-}
 
 /// Why the webhook could not be configured. Never contains the URL or the secret's value.
 #[derive(Debug, thiserror::Error)]
@@ -274,15 +203,11 @@ fn url_from_secret(secret_id: &str, value: &str) -> Result<WebhookUrl, ConfigErr
     WebhookUrl::parse(url)
 }
 
-/// How [`SlackWebhook`] retries.
+/// How [`SlackWebhook`] retries and how long it may take.
 #[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Most attempts per payload, the first included.
-    pub max_attempts: u32,
-    /// Backoff before the second attempt; doubles each time, with jitter.
-    pub base_backoff: Duration,
-    /// Longest backoff between attempts.
-    pub max_backoff: Duration,
+pub struct DeliveryPolicy {
+    /// Attempts and backoff between them.
+    pub retry: RetryPolicy,
     /// Longest `Retry-After` honoured (at most [`MAX_RETRY_AFTER`] is sensible).
     pub max_retry_after: Duration,
     /// A retry is only started if at least this much time would be left for it before the
@@ -292,31 +217,21 @@ pub struct RetryPolicy {
     pub default_budget: Duration,
 }
 
-impl Default for RetryPolicy {
+/// Default Slack retries: 5 attempts, from 500 ms doubling to 8 s.
+pub const SLACK_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 5,
+    base_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(8),
+};
+
+impl Default for DeliveryPolicy {
     fn default() -> Self {
         Self {
-            max_attempts: 5,
-            base_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(8),
+            retry: SLACK_RETRY,
             max_retry_after: MAX_RETRY_AFTER,
             min_attempt_time: Duration::from_millis(500),
             default_budget: Duration::from_secs(60),
         }
-    }
-}
-
-impl RetryPolicy {
-    /// Backoff after failed attempt number `attempt` (1-based): exponential, capped, with
-    /// "equal jitter" (between half and all of the exponential value).
-    fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        let full = self
-            .base_backoff
-            .saturating_mul(factor)
-            .min(self.max_backoff);
-        let half = full / 2;
-        let jitter_us = u64::try_from(full.saturating_sub(half).as_micros()).unwrap_or(u64::MAX);
-        half + Duration::from_micros(fastrand::u64(0..=jitter_us))
     }
 }
 
@@ -327,7 +242,7 @@ impl RetryPolicy {
 pub struct SlackWebhook {
     client: reqwest::Client,
     url: WebhookUrl,
-    policy: RetryPolicy,
+    policy: DeliveryPolicy,
     deadline: Option<Instant>,
 }
 
@@ -345,13 +260,13 @@ enum Outcome {
 }
 
 impl SlackWebhook {
-    /// A webhook with the default [`RetryPolicy`].
+    /// A webhook with the default [`DeliveryPolicy`].
     pub fn new(url: WebhookUrl) -> Result<Self, ConfigError> {
-        Self::with_policy(url, RetryPolicy::default())
+        Self::with_policy(url, DeliveryPolicy::default())
     }
 
-    /// A webhook with a custom [`RetryPolicy`] (tests use millisecond backoffs).
-    pub fn with_policy(url: WebhookUrl, policy: RetryPolicy) -> Result<Self, ConfigError> {
+    /// A webhook with a custom [`DeliveryPolicy`] (tests use millisecond backoffs).
+    pub fn with_policy(url: WebhookUrl, policy: DeliveryPolicy) -> Result<Self, ConfigError> {
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
@@ -369,9 +284,9 @@ impl SlackWebhook {
     /// A copy whose [`Notifier::post`] stops retrying at `deadline` (e.g. the Lambda's
     /// deadline minus a safety margin).
     #[must_use]
-    pub fn with_deadline(&self, deadline: Instant) -> Self {
+    pub fn with_deadline(&self, deadline: Deadline) -> Self {
         Self {
-            deadline: Some(deadline),
+            deadline: deadline.instant(),
             ..self.clone()
         }
     }
@@ -379,7 +294,7 @@ impl SlackWebhook {
     /// Posts `payload`, retrying 429 (after `Retry-After`), 5xx, 408, timeouts and connection
     /// errors with jittered exponential backoff until it succeeds, Slack rejects it, the attempts
     /// run out, or the next try would start too close to `deadline`
-    /// ([`RetryPolicy::min_attempt_time`]). Each request's timeout ends at `deadline` at the
+    /// ([`DeliveryPolicy::min_attempt_time`]). Each request's timeout ends at `deadline` at the
     /// latest.
     pub async fn post_until(
         &self,
@@ -391,7 +306,7 @@ impl SlackWebhook {
         let mut last = AttemptFailure::NotAttempted;
         loop {
             let now = Instant::now();
-            if attempts >= policy.max_attempts || now >= deadline {
+            if attempts >= policy.retry.max_attempts || now >= deadline {
                 return Err(Self::give_up(attempts, last));
             }
             attempts += 1;
@@ -413,11 +328,11 @@ impl SlackWebhook {
                     retry_after
                 }
             };
-            if attempts >= policy.max_attempts {
+            if attempts >= policy.retry.max_attempts {
                 return Err(Self::give_up(attempts, last));
             }
             let delay = retry_after.map_or_else(
-                || policy.backoff(attempts),
+                || policy.retry.jittered_backoff(attempts),
                 |d| d.min(policy.max_retry_after),
             );
             if Instant::now() + delay + policy.min_attempt_time > deadline {
@@ -547,7 +462,7 @@ impl SlackWebhook {
 
 impl Notifier for SlackWebhook {
     /// Posts until the deadline set by [`SlackWebhook::with_deadline`], or until
-    /// [`RetryPolicy::default_budget`] from now.
+    /// [`DeliveryPolicy::default_budget`] from now.
     async fn post(&self, payload: &Value) -> Result<(), DeliveryError> {
         let deadline = self
             .deadline
@@ -556,89 +471,25 @@ impl Notifier for SlackWebhook {
     }
 }
 
-/// Logs payloads and notifications as JSON (tracing, INFO) instead of posting them; used when
-/// no webhook is configured.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LogNotifier;
-
-impl LogNotifier {
-    /// Logs each notification as one JSON line.
-    pub fn log_notifications(&self, notifications: &[Notification]) {
-        for n in notifications {
-            match serde_json::to_string(n) {
-                Ok(json) => info!(
-                    load_balancer = %n.load_balancer,
-                    target = %n.target,
-                    notification = %json,
-                    "notification (no Slack webhook configured)"
-                ),
-                Err(e) => warn!(error = %e, "could not serialize a notification"),
-            }
-        }
-    }
-}
-
-impl Notifier for LogNotifier {
-    async fn post(&self, payload: &Value) -> Result<(), DeliveryError> {
-        info!(payload = %payload, "Slack payload (no Slack webhook configured)");
-        Ok(())
-    }
-}
-
-/// Either notifier, chosen at start-up ([`Notifier`] is not object-safe, so use this instead of
-/// `dyn Notifier`).
-#[derive(Debug, Clone)]
-pub enum AnyNotifier {
-    /// Post to Slack.
-    Slack(SlackWebhook),
-    /// Log instead.
-    Log(LogNotifier),
-}
-
-impl AnyNotifier {
-    /// Slack when a webhook is configured, logging otherwise.
-    pub fn from_webhook(url: Option<WebhookUrl>, policy: RetryPolicy) -> Result<Self, ConfigError> {
-        match url {
-            Some(url) => SlackWebhook::with_policy(url, policy).map(Self::Slack),
-            None => Ok(Self::Log(LogNotifier)),
-        }
-    }
-
-    /// A copy whose posts stop retrying at `deadline` (no effect when logging).
-    #[must_use]
-    pub fn with_deadline(&self, deadline: Instant) -> Self {
-        match self {
-            Self::Slack(s) => Self::Slack(s.with_deadline(deadline)),
-            Self::Log(l) => Self::Log(*l),
-        }
-    }
-}
-
-impl Notifier for AnyNotifier {
-    async fn post(&self, payload: &Value) -> Result<(), DeliveryError> {
-        match self {
-            Self::Slack(s) => s.post(payload).await,
-            Self::Log(l) => l.post(payload).await,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::notification::tests::sample_notification;
-    use crate::alert::slack::render_payload;
+    use crate::notify::notifier::{AnyNotifier, LogNotifier};
+    use crate::notify::notification::tests::sample_notification;
+    use crate::notify::slack::render_payload;
     use std::time::Duration;
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const HOOK_PATH: &str = "/services/T0000/B0000/SeCrEtToKeN";
 
-    fn fast_policy() -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 5,
-            base_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(50),
+    fn fast_policy() -> DeliveryPolicy {
+        DeliveryPolicy {
+            retry: RetryPolicy {
+                max_attempts: 5,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(50),
+            },
             max_retry_after: MAX_RETRY_AFTER,
             min_attempt_time: Duration::from_millis(100),
             default_budget: Duration::from_secs(10),
@@ -649,7 +500,13 @@ mod tests {
         format!("{base}{HOOK_PATH}")
     }
 
-    fn hook(server: &MockServer, policy: RetryPolicy) -> SlackWebhook {
+    fn attempts(max_attempts: u32) -> DeliveryPolicy {
+        let mut policy = fast_policy();
+        policy.retry.max_attempts = max_attempts;
+        policy
+    }
+
+    fn hook(server: &MockServer, policy: DeliveryPolicy) -> SlackWebhook {
         let url = WebhookUrl::parse(&hook_url(&server.uri())).expect("local URL is allowed");
         SlackWebhook::with_policy(url, policy).expect("client")
     }
@@ -798,10 +655,7 @@ mod tests {
             None,
         )
         .await;
-        let policy = RetryPolicy {
-            max_attempts: 1_000,
-            ..fast_policy()
-        };
+        let policy = attempts(1_000);
         let started = Instant::now();
         let err = hook(&server, policy)
             .post_until(&serde_json::json!({}), in_secs(0.5))
@@ -828,16 +682,10 @@ mod tests {
     async fn attempts_are_bounded() {
         let server = MockServer::start().await;
         mount(&server, ResponseTemplate::new(503), None).await;
-        let err = hook(
-            &server,
-            RetryPolicy {
-                max_attempts: 3,
-                ..fast_policy()
-            },
-        )
-        .post_until(&serde_json::json!({}), in_secs(10.0))
-        .await
-        .expect_err("gave up");
+        let err = hook(&server, attempts(3))
+            .post_until(&serde_json::json!({}), in_secs(10.0))
+            .await
+            .expect_err("gave up");
         assert!(
             matches!(err, DeliveryError::GaveUp { attempts: 3, .. }),
             "{err:?}"
@@ -923,14 +771,7 @@ mod tests {
         };
         let url =
             WebhookUrl::parse(&hook_url(&format!("http://127.0.0.1:{port}"))).expect("local URL");
-        let webhook = SlackWebhook::with_policy(
-            url,
-            RetryPolicy {
-                max_attempts: 2,
-                ..fast_policy()
-            },
-        )
-        .expect("client");
+        let webhook = SlackWebhook::with_policy(url, attempts(2)).expect("client");
         assert_no_secret(&format!("{webhook:?}"));
         let err = webhook
             .post_until(&serde_json::json!({}), in_secs(5.0))
@@ -967,7 +808,7 @@ mod tests {
             fast_policy(),
         )
         .expect("client")
-        .with_deadline(in_secs(10.0));
+        .with_deadline(Deadline::at(in_secs(10.0)));
         notifier.post(&payload).await.expect("delivered");
 
         let received = requests(&server).await;
@@ -1022,23 +863,6 @@ mod tests {
             let err = WebhookUrl::parse(bad).expect_err(bad);
             assert!(matches!(err, ConfigError::InvalidUrl { .. }));
             assert_no_secret(&err.to_string());
-        }
-    }
-
-    #[test]
-    fn backoff_grows_with_jitter_and_is_capped() {
-        let p = RetryPolicy {
-            base_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(1_000),
-            ..RetryPolicy::default()
-        };
-        for _ in 0..100 {
-            let d1 = p.backoff(1);
-            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100));
-            let d3 = p.backoff(3);
-            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400));
-            let d40 = p.backoff(40);
-            assert!(d40 >= Duration::from_millis(500) && d40 <= Duration::from_millis(1_000));
         }
     }
 
@@ -1137,10 +961,10 @@ mod tests {
     async fn log_notifier_accepts_everything() {
         let n = sample_notification("lb", "t");
         LogNotifier.log_notifications(std::slice::from_ref(&n));
-        let notifier = AnyNotifier::from_webhook(None, RetryPolicy::default()).expect("log");
+        let notifier = AnyNotifier::from_webhook(None, DeliveryPolicy::default()).expect("log");
         assert!(matches!(notifier, AnyNotifier::Log(_)));
         notifier
-            .with_deadline(Instant::now())
+            .with_deadline(Deadline::at(Instant::now()))
             .post(&render_payload("lb", &[n]))
             .await
             .expect("logged");

@@ -546,7 +546,7 @@ fn top_counts(map: &BTreeMap<String, u64>, style: Style) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::notification::tests::sample_notification;
+    use crate::notify::notification::tests::sample_notification;
     use proptest::prelude::*;
 
     const LB: &str = "app/shop-prod/50dc6c495c0c9188";
