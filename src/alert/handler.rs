@@ -34,7 +34,8 @@ use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventRes
 use tracing::{error, info, warn};
 
 use crate::alert::engine::Engine;
-use crate::cwlogs::{AwsLogsEvent, LogAlertConfig, LogAlerts, LogPatterns, is_cloudwatch_payload};
+use crate::alert::logs::{LogAlertConfig, LogAlerts};
+use crate::cwlogs::{AwsLogsEvent, LogPatterns, is_cloudwatch_payload};
 use crate::notify::notification::{Notification, Status, group_by_load_balancer};
 use crate::notify::notifier::{DeliveryError, Notifier};
 

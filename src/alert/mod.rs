@@ -4,5 +4,6 @@ pub mod config;
 pub mod dedupe;
 pub mod engine;
 pub mod handler;
+pub mod logs;
 pub mod state;
 pub mod window;

@@ -10,8 +10,9 @@
 use albwatch::alert::config::AlertConfig;
 use albwatch::alert::engine::Engine;
 use albwatch::alert::handler::{Alerter, DEADLINE_MARGIN};
-use albwatch::cwlogs::{AwsLogsEvent, LogAlertConfig, LogAlerts};
-use albwatch::notify::notifier::AnyNotifier;
+use albwatch::alert::logs::{LogAlertConfig, LogAlerts};
+use albwatch::cwlogs::AwsLogsEvent;
+use albwatch::notify::destination::AnyNotifier;
 use albwatch::notify::webhook::{ConfigError, DeliveryPolicy, SecretSource, webhook_from_env};
 use albwatch::retry::Deadline;
 use aws_config::BehaviorVersion;

@@ -49,7 +49,7 @@ use super::simulate::OutputFormat;
 use crate::alert::config::AlertConfig;
 use crate::alert::engine::Engine;
 use crate::alert::handler::{Alerter, BatchSummary, cmp_sequence};
-use crate::cwlogs::{LogAlertConfig, LogAlerts};
+use crate::alert::logs::{LogAlertConfig, LogAlerts};
 use crate::notify::notification::{Notification, Status};
 use crate::notify::notifier::{AttemptFailure, DeliveryError, Notifier};
 use crate::notify::slack::{render_payload, render_text};

@@ -11,9 +11,8 @@ use std::path::{Path, PathBuf};
 
 use crate::alert::config::AlertConfig;
 use crate::alert::engine::Engine;
-use crate::cwlogs::{
-    CwLogsError, LogAlertConfig, LogAlerts, LogsPayload, decode_awslogs_event, decode_payload,
-};
+use crate::alert::logs::{LogAlertConfig, LogAlerts};
+use crate::cwlogs::{CwLogsError, LogsPayload, decode_awslogs_event, decode_payload};
 use crate::ingest::keys::{KeyClass, KeyFilter, classify_key};
 use crate::ingest::{Deadline, IngestConfig, MemorySink, ingest_reader};
 use crate::notify::notification::{Notification, Status, group_by_load_balancer};

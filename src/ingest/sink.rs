@@ -300,8 +300,8 @@ impl RecordSink for DiscardSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::retry::{Deadline, RetryPolicy};
     use crate::ingest::put::{PutFailure, StopReason, put_with_retry};
+    use crate::retry::{Deadline, RetryPolicy};
     use aws_config::{BehaviorVersion, Region};
     use aws_sdk_kinesis::config::Credentials;
     use aws_sdk_kinesis::types::PutRecordsResultEntry;

@@ -1,14 +1,10 @@
-//! Delivering notifications: the [`Notifier`] port, what can go wrong, and the destinations
-//! chosen at start-up ([`AnyNotifier`]: the Slack webhook, or logging when none is configured).
+//! Delivering notifications: the [`Notifier`] port and what can go wrong.
 
 use std::future::Future;
 
-use crate::retry::Deadline;
 use serde_json::Value;
-use tracing::{info, warn};
 
 use super::notification::Notification;
-use super::webhook::{ConfigError, DeliveryPolicy, SlackWebhook, WebhookUrl};
 
 /// Something that delivers one rendered Slack payload.
 pub trait Notifier {
@@ -80,74 +76,4 @@ pub enum AttemptFailure {
     /// Any other transport error.
     #[error("request failed: {0}")]
     Request(String),
-}
-
-/// Logs payloads and notifications as JSON (tracing, INFO) instead of posting them; used when
-/// no webhook is configured.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LogNotifier;
-
-impl LogNotifier {
-    /// Logs each notification as one JSON line.
-    pub fn log_notifications(&self, notifications: &[Notification]) {
-        for n in notifications {
-            match serde_json::to_string(n) {
-                Ok(json) => info!(
-                    load_balancer = %n.load_balancer,
-                    target = %n.target,
-                    notification = %json,
-                    "notification (no Slack webhook configured)"
-                ),
-                Err(e) => warn!(error = %e, "could not serialize a notification"),
-            }
-        }
-    }
-}
-
-impl Notifier for LogNotifier {
-    async fn post(&self, payload: &Value) -> Result<(), DeliveryError> {
-        info!(payload = %payload, "Slack payload (no Slack webhook configured)");
-        Ok(())
-    }
-}
-
-/// Either notifier, chosen at start-up ([`Notifier`] is not object-safe, so use this instead of
-/// `dyn Notifier`).
-#[derive(Debug, Clone)]
-pub enum AnyNotifier {
-    /// Post to Slack.
-    Slack(SlackWebhook),
-    /// Log instead.
-    Log(LogNotifier),
-}
-
-impl AnyNotifier {
-    /// Slack when a webhook is configured, logging otherwise.
-    pub fn from_webhook(
-        url: Option<WebhookUrl>,
-        policy: DeliveryPolicy,
-    ) -> Result<Self, ConfigError> {
-        match url {
-            Some(url) => SlackWebhook::with_policy(url, policy).map(Self::Slack),
-            None => Ok(Self::Log(LogNotifier)),
-        }
-    }
-
-    /// A copy whose posts stop retrying at `deadline` (no effect when logging).
-    #[must_use]
-    pub fn with_deadline(&self, deadline: Deadline) -> Self {
-        match self {
-            Self::Slack(s) => Self::Slack(s.with_deadline(deadline)),
-            Self::Log(l) => Self::Log(*l),
-        }
-    }
-}
-
-impl Notifier for AnyNotifier {
-    async fn post(&self, payload: &Value) -> Result<(), DeliveryError> {
-        match self {
-            Self::Slack(s) => s.post(payload).await,
-            Self::Log(l) => l.post(payload).await,
-        }
-    }
 }

@@ -474,7 +474,7 @@ impl Notifier for SlackWebhook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::notifier::{AnyNotifier, LogNotifier};
+    use crate::notify::destination::{AnyNotifier, LogNotifier};
     use crate::notify::notification::tests::sample_notification;
     use crate::notify::slack::render_payload;
     use std::time::Duration;

@@ -1,11 +1,32 @@
 //! Matching log events → per-(log group, log stream) windows → deduplicated announcements, as
 //! [`Notification`]s with `source: "cloudwatch_logs"`.
 //!
+//! # The machine form
+//!
+//! Log alerts are ordinary `Notification`s, so the Slack renderer, the webhook and the CLI treat
+//! them like ALB ones. The field names are shared with ALB alerts and mean:
+//!
+//! | field | for CloudWatch Logs |
+//! |---|---|
+//! | `source` | `"cloudwatch_logs"` |
+//! | `status` | always `"firing"` (a log event is a point in time; nothing resolves) |
+//! | `load_balancer` | the log group |
+//! | `target` | the log stream; `target_kind` is `"target"`, `target_group` is `null` |
+//! | `window_start`, `window_end` | the window of the matching events |
+//! | `count_5xx` | matching events in the window (the name is shared with ALB alerts) |
+//! | `requests` | all events of that stream received in the window (with a subscription filter, only those the filter let through) |
+//! | `error_rate` | `count_5xx / requests` |
+//! | `status_codes` | matching events by the pattern that matched, as written (`"NOTIFY"`, `"/^ERROR/"`) |
+//! | `error_reasons` | empty |
+//! | `first_seen`, `last_seen` | first and last matching event |
+//! | `samples` | the first matching events: `time` = event time, `request` = the message (without its trailing newline, at most 2 KiB), `client` = the log stream, `error_reason` = the pattern |
+//! | `escalation` | the count at least doubled since the last announcement |
+//!
 //! # Semantics
 //!
 //! - **Every** event of a `DATA_MESSAGE` is considered, in order; control and unknown messages
 //!   are counted and ignored. An event counts once, under the first pattern of its log group
-//!   that matches ([`super::patterns`]).
+//!   that matches ([`crate::cwlogs::patterns`]).
 //! - **Windows**: tumbling, `window_seconds` long, in event time (the events' `timestamp`), per
 //!   key = (log group, log stream). A window counts the events seen (`requests`) and the
 //!   matching ones (`count_5xx`), by pattern (`status_codes`), with first/last match time and the
@@ -41,10 +62,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 
-use super::patterns::{LogPatterns, Pattern, PatternError, trim_message};
-use super::payload::{CwLogsError, LogsPayload, MessageType, decode_payload};
 use crate::alert::config::AlertConfig;
 use crate::alert::dedupe::DedupeSet;
+use crate::cwlogs::patterns::{LogPatterns, Pattern, PatternError, trim_message};
+use crate::cwlogs::payload::{CwLogsError, LogsPayload, MessageType, decode_payload};
 use crate::notify::notification::{Notification, Sample, Source, Status, TargetKind};
 
 /// Matching messages kept per window (as many as a Slack section shows).
@@ -609,3 +630,6 @@ fn sample(stream: &str, pattern: &str, ts_us: i64, message: &str) -> Sample {
         trace_id: None,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,9 +4,9 @@
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::aggregate::{MAX_SAMPLES, MAX_WINDOWS_PER_STREAM};
 use super::*;
 use crate::alert::config::AlertConfig;
+use crate::cwlogs::{LogEvent, LogsPayload, decode_awslogs_event, decode_payload, encode_payload};
 use crate::notify::notification::{
     Notification, Source, Status, TargetKind, group_by_load_balancer,
 };
@@ -412,7 +412,7 @@ fn one_slack_message_per_log_group_with_escaped_messages() {
     // A huge message is clipped in the machine form and again by the renderer.
     let (group, ns) = &groups[1];
     let sample = ns[0].samples[0].request.as_deref().unwrap();
-    assert!(sample.len() <= aggregate::MAX_SAMPLE_MESSAGE_BYTES);
+    assert!(sample.len() <= MAX_SAMPLE_MESSAGE_BYTES);
     let rendered = render_payload(group, ns);
     let text: &Value = &rendered["blocks"][1]["text"]["text"];
     assert!(text.as_str().unwrap().chars().count() <= crate::notify::slack::MAX_SECTION_TEXT);

@@ -1,0 +1,80 @@
+//! The destination chosen at start-up: the Slack webhook when one is configured, else
+//! [`LogNotifier`], which logs what would have been posted.
+
+use serde_json::Value;
+use tracing::{info, warn};
+
+use super::notification::Notification;
+use super::notifier::{DeliveryError, Notifier};
+use super::webhook::{ConfigError, DeliveryPolicy, SlackWebhook, WebhookUrl};
+use crate::retry::Deadline;
+
+/// Logs payloads and notifications as JSON (tracing, INFO) instead of posting them; used when
+/// no webhook is configured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogNotifier;
+
+impl LogNotifier {
+    /// Logs each notification as one JSON line.
+    pub fn log_notifications(&self, notifications: &[Notification]) {
+        for n in notifications {
+            match serde_json::to_string(n) {
+                Ok(json) => info!(
+                    load_balancer = %n.load_balancer,
+                    target = %n.target,
+                    notification = %json,
+                    "notification (no Slack webhook configured)"
+                ),
+                Err(e) => warn!(error = %e, "could not serialize a notification"),
+            }
+        }
+    }
+}
+
+impl Notifier for LogNotifier {
+    async fn post(&self, payload: &Value) -> Result<(), DeliveryError> {
+        info!(payload = %payload, "Slack payload (no Slack webhook configured)");
+        Ok(())
+    }
+}
+
+/// Either notifier, chosen at start-up ([`Notifier`] is not object-safe, so use this instead of
+/// `dyn Notifier`).
+#[derive(Debug, Clone)]
+pub enum AnyNotifier {
+    /// Post to Slack.
+    Slack(SlackWebhook),
+    /// Log instead.
+    Log(LogNotifier),
+}
+
+impl AnyNotifier {
+    /// Slack when a webhook is configured, logging otherwise.
+    pub fn from_webhook(
+        url: Option<WebhookUrl>,
+        policy: DeliveryPolicy,
+    ) -> Result<Self, ConfigError> {
+        match url {
+            Some(url) => SlackWebhook::with_policy(url, policy).map(Self::Slack),
+            None => Ok(Self::Log(LogNotifier)),
+        }
+    }
+
+    /// A copy whose posts stop retrying at `deadline` (no effect when logging).
+    #[must_use]
+    pub fn with_deadline(&self, deadline: Deadline) -> Self {
+        match self {
+            Self::Slack(s) => Self::Slack(s.with_deadline(deadline)),
+            Self::Log(l) => Self::Log(*l),
+        }
+    }
+}
+
+impl Notifier for AnyNotifier {
+    async fn post(&self, payload: &Value) -> Result<(), DeliveryError> {
+        match self {
+            Self::Slack(s) => s.post(payload).await,
+            Self::Log(l) => l.post(payload).await,
+        }
+    }
+}
