@@ -22,3 +22,4 @@ pub mod notify;
 pub mod record;
 pub mod retry;
 pub mod telemetry;
+pub mod text;

@@ -3,6 +3,8 @@
 //! Every duration is in **event time** (the ALB `time` of the log entries), never wall-clock time,
 //! so a replay or a simulation of old logs gives the same notifications as the live run.
 
+use crate::text::clip_chars;
+
 /// `ALBWATCH_WINDOW_SECONDS`: tumbling window length; a multiple of 60 (tallies are per minute).
 pub const WINDOW_SECONDS_ENV: &str = "ALBWATCH_WINDOW_SECONDS";
 /// `ALBWATCH_ALLOWED_LATENESS_SECONDS`: how far behind the watermark data is still accepted.
@@ -207,7 +209,7 @@ fn parse<T: std::str::FromStr>(
     };
     value.trim().parse().map_err(|_| AlertConfigError::Parse {
         var,
-        value: value.chars().take(40).collect(),
+        value: clip_chars(&value, 40).to_owned(),
         expected: std::any::type_name::<T>(),
     })
 }

@@ -49,12 +49,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use chrono::Utc;
 
+use crate::alb::time::micros_to_datetime;
 use crate::alert::config::{AlertConfig, AlertConfigError};
 use crate::alert::dedupe::DedupeSet;
 use crate::alert::state::{Dated, Decision, Delivered, KeyTrack, OpenView, Timing};
-use crate::alert::window::{
-    AddOutcome, KeyId, Pending, WindowAgg, WindowKey, Windows, micros_to_datetime,
-};
+use crate::alert::window::{AddOutcome, KeyId, Pending, WindowAgg, WindowKey, Windows};
 use crate::notify::notification::{Notification, Source, Status, TargetKind};
 use crate::record::{KeyKind, Record, RecordError, RecordHeader, RecordParser};
 

@@ -80,7 +80,8 @@ pub const MAX_WINDOWS_PER_STREAM: usize = 64;
 /// Most (log group, log stream) keys kept; the least recently active are dropped beyond it.
 pub const MAX_STREAMS: usize = 10_000;
 
-const MICROS: i64 = 1_000_000;
+use crate::alb::time::MICROS;
+use crate::text::clip_bytes;
 const MICROS_PER_MILLI: i64 = 1_000;
 
 /// Configuration of [`LogAlerts`].
@@ -254,18 +255,6 @@ fn id_of(parts: &[&str]) -> u64 {
     let mut h = DefaultHasher::new();
     parts.hash(&mut h);
     h.finish()
-}
-
-/// At most `max` bytes of `s`, cut on a character boundary.
-fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut cut = max;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    &s[..cut]
 }
 
 impl LogAlerts {
@@ -620,11 +609,11 @@ fn match_events<'a>(
 fn sample(stream: &str, pattern: &str, ts_us: i64, message: &str) -> Sample {
     Sample {
         time: to_datetime(ts_us),
-        client: clip(stream, MAX_SAMPLE_MESSAGE_BYTES).to_owned(),
+        client: clip_bytes(stream, MAX_SAMPLE_MESSAGE_BYTES).to_owned(),
         target: None,
         elb_status_code: None,
         target_status_code: None,
-        request: Some(clip(message, MAX_SAMPLE_MESSAGE_BYTES).to_owned()),
+        request: Some(clip_bytes(message, MAX_SAMPLE_MESSAGE_BYTES).to_owned()),
         user_agent: None,
         error_reason: Some(pattern.to_owned()),
         trace_id: None,

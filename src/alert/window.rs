@@ -18,11 +18,12 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 use dashmap::DashMap;
 
+use crate::alb::time::{MICROS, micros_to_datetime, parse_minute_us, parse_time_us};
 use crate::notify::notification::Sample;
 use crate::record::{ForwardMode, KeyKind, Record, RecordEntry, RecordHeader, RecordSink, Tally};
+use crate::text::clip_bytes_marked;
 
 /// Sample requests kept per window.
 pub const MAX_SAMPLES: usize = 3;
@@ -37,8 +38,6 @@ pub const MAX_SAMPLE_FIELD_BYTES: usize = 2048;
 pub const MAX_FUTURE_SKEW_US: i64 = 3600 * 1_000_000;
 /// Log objects whose lateness reference is remembered (see [`Windows::add_record`]).
 pub const LATENESS_REFERENCES: usize = 4096;
-
-const MICROS: i64 = 1_000_000;
 
 /// A key: one load balancer's target, target group or itself.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -281,16 +280,7 @@ fn add_reason(reasons: &mut Vec<(Box<str>, u64)>, reason: &str, n: u64) {
 
 /// Cuts `s` to at most [`MAX_SAMPLE_FIELD_BYTES`] on a character boundary.
 fn capped(s: &str) -> String {
-    if s.len() <= MAX_SAMPLE_FIELD_BYTES {
-        return s.to_owned();
-    }
-    let mut end = MAX_SAMPLE_FIELD_BYTES;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut out = s[..end].to_owned();
-    out.push('…');
-    out
+    clip_bytes_marked(s, MAX_SAMPLE_FIELD_BYTES).into_owned()
 }
 
 fn host_port(ip: &str, port: Option<u16>) -> String {
@@ -326,107 +316,6 @@ fn sample_of(e: &RecordEntry<'_>, time_us: i64) -> Sample {
         error_reason: e.error_reason.as_deref().map(capped),
         trace_id: e.trace_id.as_deref().map(capped),
     }
-}
-
-/// Microseconds since the epoch → `DateTime<Utc>` (clamped to chrono's range).
-#[must_use]
-pub fn micros_to_datetime(us: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(us).unwrap_or(if us < 0 {
-        DateTime::<Utc>::MIN_UTC
-    } else {
-        DateTime::<Utc>::MAX_UTC
-    })
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        4 | 6 | 9 | 11 => 30,
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
-    }
-}
-
-fn digits(b: &[u8]) -> Option<i64> {
-    b.iter().try_fold(0i64, |acc, &c| {
-        c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-    })
-}
-
-/// `YYYY-MM-DDTHH:MM` (the first 16 bytes) → microseconds, validated.
-fn minute_prefix_us(b: &[u8]) -> Option<i64> {
-    if b.len() < 16 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
-        return None;
-    }
-    let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
-    let (h, mi) = (digits(&b[11..13])?, digits(&b[14..16])?);
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 {
-        return None;
-    }
-    Some(((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 * MICROS)
-}
-
-/// Parses an ALB `time` (`2025-06-21T22:45:00.123456Z`) to microseconds since the epoch.
-///
-/// A fast path handles the ALB form (`Z`, 0–9 fraction digits); anything else goes through
-/// chrono's RFC 3339 parser. `None` when it is not a valid time.
-#[must_use]
-pub fn parse_time_us(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    let fast = || -> Option<i64> {
-        let minute = minute_prefix_us(b)?;
-        if b.len() < 20 || b[16] != b':' || *b.last()? != b'Z' {
-            return None;
-        }
-        let sec = digits(&b[17..19])?;
-        if sec > 59 {
-            return None;
-        }
-        let rest = &b[19..b.len() - 1];
-        let frac_us = match rest {
-            [] => 0,
-            [b'.', frac @ ..] if !frac.is_empty() && frac.len() <= 9 => {
-                let f = digits(frac)?;
-                // Scale to microseconds: 6 digits exactly, fewer padded, more truncated.
-                match frac.len() {
-                    n @ 0..=6 => f * 10i64.pow(6 - n as u32),
-                    n => f / 10i64.pow(n as u32 - 6),
-                }
-            }
-            _ => return None,
-        };
-        Some(minute + sec * MICROS + frac_us)
-    };
-    fast().or_else(|| {
-        DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.timestamp_micros())
-    })
-}
-
-/// Parses a tally `minute` (`YYYY-MM-DDTHH:MM`, UTC) to microseconds since the epoch. Also
-/// accepts a full RFC 3339 time (cut to its minute).
-#[must_use]
-pub fn parse_minute_us(s: &str) -> Option<i64> {
-    if s.len() == 16 {
-        return minute_prefix_us(s.as_bytes()).or_else(|| {
-            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
-                .ok()
-                .map(|t| t.and_utc().timestamp_micros())
-        });
-    }
-    parse_time_us(s).map(|us| us - us.rem_euclid(60 * MICROS))
 }
 
 /// What [`Windows::add_record`] did with one record's entries and tallies.
@@ -885,72 +774,7 @@ pub(crate) mod tests {
 
     const NOW: i64 = 4_000_000_000 * MICROS; // 2096: every test time is in the past
 
-    #[test]
-    fn parses_alb_times_fast_and_slow() {
-        let base = DateTime::parse_from_rfc3339("2025-06-21T22:45:00Z")
-            .unwrap()
-            .timestamp_micros();
-        assert_eq!(parse_time_us("2025-06-21T22:45:00Z"), Some(base));
-        assert_eq!(
-            parse_time_us("2025-06-21T22:45:00.123456Z"),
-            Some(base + 123_456)
-        );
-        assert_eq!(
-            parse_time_us("2025-06-21T22:45:00.1Z"),
-            Some(base + 100_000)
-        );
-        assert_eq!(
-            parse_time_us("2025-06-21T22:45:00.123456789Z"),
-            Some(base + 123_456)
-        );
-        assert_eq!(parse_time_us("2025-06-21T23:45:00+01:00"), Some(base));
-        assert_eq!(
-            parse_time_us("2024-02-29T00:00:00Z"),
-            Some(
-                DateTime::parse_from_rfc3339("2024-02-29T00:00:00Z")
-                    .unwrap()
-                    .timestamp_micros()
-            )
-        );
-        for bad in [
-            "",
-            "-",
-            "2025-02-29T00:00:00Z",
-            "2025-13-01T00:00:00Z",
-            "2025-06-21T24:00:00Z",
-            "2025-06-21T22:45:00.Z",
-            "2025-06-21T22:45:00",
-            "２０２５-06-21T22:45:00Z",
-        ] {
-            assert_eq!(parse_time_us(bad), None, "{bad}");
-        }
-        assert_eq!(parse_minute_us("2025-06-21T22:45"), Some(base));
-        assert_eq!(parse_minute_us("2025-06-21T22:45:31.5Z"), Some(base));
-        assert_eq!(parse_minute_us("2025-06-21T22:4x"), None);
-    }
-
-    proptest! {
-        #[test]
-        fn fast_time_path_agrees_with_chrono(secs in 0i64..4_000_000_000, us in 0i64..1_000_000, digits in 0usize..=6) {
-            let t = DateTime::from_timestamp(secs, 0).unwrap();
-            let frac = format!("{us:06}");
-            let s = if digits == 0 {
-                t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-            } else {
-                format!("{}.{}Z", t.format("%Y-%m-%dT%H:%M:%S"), &frac[..digits])
-            };
-            prop_assert_eq!(
-                parse_time_us(&s),
-                DateTime::parse_from_rfc3339(&s).ok().map(|t| t.timestamp_micros())
-            );
-        }
-
-        #[test]
-        fn time_parser_never_panics(s in ".{0,40}") {
-            let _ = parse_time_us(&s);
-            let _ = parse_minute_us(&s);
-        }
-    }
+    proptest! {}
 
     #[test]
     fn counts_entries_tallies_codes_and_samples() {

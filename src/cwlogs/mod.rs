@@ -7,11 +7,9 @@
 //! - [`patterns`]: `ALBWATCH_LOG_PATTERNS`, the match rules (whole words or `/regex/`, optionally
 //!   per log group).
 
-mod base64;
 pub mod patterns;
 pub mod payload;
 
-pub use base64::Base64Error;
 pub use patterns::{DEFAULT_LOG_PATTERNS, LOG_PATTERNS_ENV, LogPatterns, Pattern, PatternError};
 pub use payload::{
     AwsLogsData, AwsLogsEvent, CwLogsError, LogEvent, LogsPayload, MessageType,

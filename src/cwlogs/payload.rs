@@ -29,7 +29,15 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 
-use super::base64::{self, Base64Error};
+use base64::Engine as _;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+
+/// Standard base64 (RFC 4648 §4) as in `awslogs.data`, `=` padding optional when decoding.
+const AWSLOGS_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// The first bytes of every gzip stream (magic `1f 8b`, method 8 = deflate).
 pub const GZIP_MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
@@ -112,7 +120,7 @@ pub enum CwLogsError {
     Event(#[source] serde_json::Error),
     /// `awslogs.data` is not base64.
     #[error("awslogs data is not base64")]
-    Base64(#[source] Base64Error),
+    Base64(#[source] base64::DecodeError),
 }
 
 /// Whether Kinesis record data is a CloudWatch Logs subscription payload (gzip) rather than one
@@ -178,7 +186,7 @@ impl AwsLogsEvent {
     pub fn encode(payload: &LogsPayload) -> Self {
         Self {
             awslogs: AwsLogsData {
-                data: base64::encode(&encode_payload(payload)),
+                data: STANDARD.encode(encode_payload(payload)),
             },
         }
     }
@@ -202,7 +210,9 @@ pub fn decode_awslogs_event(json: &[u8]) -> Result<LogsPayload, CwLogsError> {
 
 /// Decodes the `awslogs.data` string of a direct subscription event: base64 of the gzip.
 pub fn decode_awslogs_data(data: &str) -> Result<LogsPayload, CwLogsError> {
-    let bytes = base64::decode(data.trim()).map_err(CwLogsError::Base64)?;
+    let bytes = AWSLOGS_BASE64
+        .decode(data.trim())
+        .map_err(CwLogsError::Base64)?;
     decode_payload(&bytes)
 }
 
@@ -415,7 +425,7 @@ mod tests {
         #[test]
         fn decode_never_panics_on_gzip_of_arbitrary_text(text in "[{}\\[\\]\":,a-zA-Z0-9_ ]{0,300}") {
             let _ = decode_payload(&gzip(text.as_bytes()));
-            let _ = decode_awslogs_data(&base64::encode(&gzip(text.as_bytes())));
+            let _ = decode_awslogs_data(&STANDARD.encode(gzip(text.as_bytes())));
         }
 
         #[test]

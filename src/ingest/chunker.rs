@@ -51,6 +51,7 @@ use crate::ingest::sink::OutRecord;
 use crate::record::{
     ForwardMode, KeyKind, RECORD_VERSION, RecordEntry, RecordHeader, SourceId, Tally,
 };
+use crate::text::clip_chars;
 
 /// Appended to a text field cut to make an entry fit in a record.
 pub const TRUNCATION_MARK: &str = "…";
@@ -322,13 +323,10 @@ impl Writer {
     /// A new state for `key`, whose first entry is `entry`.
     fn new_state(&mut self, key: &str, kind: KeyKind, entry: &AlbEntry<'_>) -> KeyState {
         let elb = entry.elb();
-        let cut = elb
-            .char_indices()
-            .nth(MAX_ELB_CHARS)
-            .map_or(elb.len(), |(i, _)| i);
+        let elb = clip_chars(&elb, MAX_ELB_CHARS);
         let elb = match &self.elb {
-            Some(shared) if **shared == elb[..cut] => Arc::clone(shared),
-            _ => Arc::clone(self.elb.insert(Arc::from(&elb[..cut]))),
+            Some(shared) if **shared == *elb => Arc::clone(shared),
+            _ => Arc::clone(self.elb.insert(Arc::from(elb))),
         };
         let mut state = KeyState {
             kind,
@@ -648,10 +646,8 @@ fn shrink_entry(buf: &mut Vec<u8>, budget: usize) -> bool {
             });
         if let Some(name) = pick {
             if let Some(Value::String(text)) = map.get_mut(&name) {
-                let mut keep = text.len().saturating_sub(excess + TRUNCATION_MARK.len());
-                while !text.is_char_boundary(keep) {
-                    keep -= 1;
-                }
+                let keep = text
+                    .floor_char_boundary(text.len().saturating_sub(excess + TRUNCATION_MARK.len()));
                 text.truncate(keep);
                 text.push_str(TRUNCATION_MARK);
                 if keep == 0 {

@@ -14,6 +14,7 @@ use std::hash::{Hash, Hasher};
 use crate::alb::{AlbEntry, Field};
 use crate::ingest::config::KINESIS_MAX_PARTITION_KEY;
 use crate::record::KeyKind;
+use crate::text::clip_chars;
 
 /// Hex digits of the hash that replaces the end of an over-long key.
 const HASH_HEX: usize = 16;
@@ -52,8 +53,7 @@ pub fn fit_partition_key(key: &mut String) {
     key.hash(&mut h);
     let hash = h.finish();
     let keep = KINESIS_MAX_PARTITION_KEY - HASH_HEX - 1;
-    let end = key.char_indices().nth(keep).map_or(key.len(), |(i, _)| i);
-    key.truncate(end);
+    key.truncate(clip_chars(key, keep).len());
     let _ = write!(key, "#{hash:0HASH_HEX$x}");
 }
 

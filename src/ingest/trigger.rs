@@ -33,6 +33,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
+
+use crate::text::clip_bytes_marked;
 use tracing::{debug, info};
 
 /// Longest excerpt of an offending payload kept in an error, in bytes.
@@ -625,14 +627,7 @@ fn excerpt_value(value: &Value) -> String {
 
 /// The first [`EXCERPT_MAX`] bytes of `text`, cut on a char boundary, `…` appended if cut.
 fn excerpt(text: &str) -> String {
-    if text.len() <= EXCERPT_MAX {
-        return text.to_owned();
-    }
-    let mut end = EXCERPT_MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    clip_bytes_marked(text, EXCERPT_MAX).into_owned()
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::notification::{Notification, Sample, Source, Status, TargetKind, format_time};
+use crate::text::printable;
 
 /// Maximum number of blocks in one message.
 pub const MAX_BLOCKS: usize = 50;
@@ -315,7 +316,7 @@ impl Style {
     /// In mrkdwn, backticks become [`BACKTICK_STAND_IN`] so that the only backticks in a
     /// message are our own code-span delimiters.
     fn lit(self, s: &str, max: usize) -> String {
-        let clipped = clip(s, max);
+        let clipped = printable(s, max);
         match self {
             Self::Mrkdwn if clipped.contains('`') => {
                 let neutral = clipped.replace('`', BACKTICK_STAND_IN);
@@ -343,26 +344,6 @@ impl Style {
             Self::Text => label.to_owned(),
         }
     }
-}
-
-/// Replaces control and bidi-override characters with spaces and keeps at most `max` chars,
-/// marking a cut with `…`.
-fn clip(s: &str, max: usize) -> Cow<'_, str> {
-    let is_bad =
-        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    let too_long = s.char_indices().nth(max).is_some();
-    if !too_long && !s.contains(is_bad) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len().min(max * 4 + 4));
-    for (i, c) in s.chars().enumerate() {
-        if i + 1 >= max && too_long {
-            out.push(ELLIPSIS);
-            break;
-        }
-        out.push(if is_bad(c) { ' ' } else { c });
-    }
-    Cow::Owned(out)
 }
 
 /// The pieces of one notification's rendering, in either style.

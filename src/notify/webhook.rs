@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 
 use super::notifier::{AttemptFailure, DeliveryError, Notifier};
 use crate::retry::{Deadline, RetryPolicy};
+use crate::text::printable;
 
 /// Environment variable holding the webhook URL itself.
 pub const URL_ENV: &str = "SLACK_WEBHOOK_URL";
@@ -418,15 +419,8 @@ impl SlackWebhook {
             }
         }
         let text = String::from_utf8_lossy(&bytes);
-        let mut out: String = text
-            .trim()
-            .chars()
-            .take(MAX_ERROR_BODY_CHARS)
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        if text.trim().chars().nth(MAX_ERROR_BODY_CHARS).is_some() {
-            out.push('…');
-        }
+        // One more than the limit: the last character kept is the ellipsis when cut.
+        let out = printable(text.trim(), MAX_ERROR_BODY_CHARS + 1).into_owned();
         Ok(self.redact(out))
     }
 

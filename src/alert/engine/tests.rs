@@ -1,6 +1,7 @@
 use super::*;
+use crate::alb::time::parse_time_us;
 use crate::alert::window::tests::{entry, record, tally};
-use crate::alert::window::{WindowAgg, WindowKey, parse_time_us};
+use crate::alert::window::{WindowAgg, WindowKey};
 use crate::notify::notification;
 use crate::record::{ForwardMode, RecordEntry, Tally};
 use proptest::prelude::*;
