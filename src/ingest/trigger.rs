@@ -29,7 +29,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::s3::S3EventRecord;
 use aws_lambda_events::event::sns::{SnsMessage, SnsRecord};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
@@ -292,31 +292,17 @@ pub fn decode_s3_event_key(raw: &str) -> Result<String, KeyDecodeError> {
     if !raw.bytes().any(|b| b == b'+' || b == b'%') {
         return Ok(raw.to_owned());
     }
+    // percent_decode leaves a malformed escape as written; a notification never has one.
     let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' => {
-                let hi = bytes.get(i + 1).copied().and_then(hex_value);
-                let lo = bytes.get(i + 2).copied().and_then(hex_value);
-                let (Some(hi), Some(lo)) = (hi, lo) else {
-                    return Err(KeyDecodeError::MalformedEscape { offset: i });
-                };
-                out.push((hi << 4) | lo);
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
+    if let Some((offset, _)) = raw.match_indices('%').find(|&(i, _)| {
+        !bytes
+            .get(i + 1..i + 3)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    }) {
+        return Err(KeyDecodeError::MalformedEscape { offset });
     }
-    String::from_utf8(out).map_err(|e| KeyDecodeError::InvalidUtf8 {
+    let decoded: Vec<u8> = percent_decode_str(&raw.replace('+', " ")).collect();
+    String::from_utf8(decoded).map_err(|e| KeyDecodeError::InvalidUtf8 {
         valid_up_to: e.utf8_error().valid_up_to(),
     })
 }
@@ -338,15 +324,6 @@ pub fn encode_s3_event_key(key: &str) -> String {
     utf8_percent_encode(key, KEY_ENCODE_SET)
         .to_string()
         .replace("%20", "+")
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// The shapes a payload can have, told apart by their distinguishing fields.
