@@ -50,6 +50,7 @@ use crate::alert::config::AlertConfig;
 use crate::alert::engine::Engine;
 use crate::alert::handler::{Alerter, BatchSummary, cmp_sequence};
 use crate::alert::logs::{LogAlertConfig, LogAlerts};
+use crate::cli::exit::Exit;
 use crate::notify::notification::{Notification, Status};
 use crate::notify::notifier::{AttemptFailure, DeliveryError, Notifier};
 use crate::notify::slack::{render_payload, render_text};
@@ -161,23 +162,18 @@ pub enum ConsumeError {
 
 /// Runs the consumer; exit status 0, or 2 on an error or when notifications were left
 /// undelivered or were rejected by Slack.
-pub async fn run(args: &ConsumeArgs) -> u8 {
+pub async fn run(args: &ConsumeArgs) -> Exit {
     let stop = stop_on_ctrl_c();
     let mut consumer = match Consumer::new(args).await {
         Ok(consumer) => consumer,
-        Err(e) => {
-            eprintln!("albwatch: {e}");
-            return 2;
-        }
+        Err(e) => return Exit::report(&e.into()),
     };
     let result = consumer.run(stop).await;
     consumer.print_totals();
     match result {
-        Ok(()) => u8::from(consumer.totals.undelivered > 0 || consumer.totals.rejected > 0) * 2,
-        Err(e) => {
-            eprintln!("albwatch: {e}");
-            2
-        }
+        Ok(()) if consumer.totals.undelivered > 0 || consumer.totals.rejected > 0 => Exit::Failed,
+        Ok(()) => Exit::Success,
+        Err(e) => Exit::report(&e.into()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `albwatch` command line: argument definitions and one module per subcommand.
 
 pub mod consume;
+pub mod exit;
 pub mod inputs;
 pub mod parse;
 pub mod replay;

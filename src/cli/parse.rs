@@ -14,6 +14,7 @@ use crate::alb::escape::escape_bytes;
 use crate::alb::json::EntryJson;
 use crate::alb::problems::{LineProblems, TOO_LONG};
 use crate::alb::{is_blank, parse_line};
+use crate::cli::exit::Exit;
 use crate::decode::{DecodeOptions, LineSource};
 
 /// Options of `albwatch parse`.
@@ -52,7 +53,7 @@ pub struct ParseSummary {
 
 /// Exit status: 0 ok, 1 malformed lines or field warnings under `--strict`, 2 an input could
 /// not be read.
-pub fn run(args: &ParseArgs) -> u8 {
+pub fn run(args: &ParseArgs) -> Exit {
     let (inputs, errors) = expand(&args.paths, is_log_file_name);
     let mut failed = !errors.is_empty();
     let mut err = io::BufWriter::new(io::stderr());
@@ -93,11 +94,11 @@ pub fn run(args: &ParseArgs) -> u8 {
         return output_failed(&e);
     }
     if failed {
-        2
+        Exit::Failed
     } else if args.strict && (summary.malformed > 0 || !summary.field_warnings.is_empty()) {
-        1
+        Exit::Findings
     } else {
-        0
+        Exit::Success
     }
 }
 
@@ -203,12 +204,12 @@ fn parse_input(
     }
 }
 
-fn output_failed(e: &io::Error) -> u8 {
+fn output_failed(e: &io::Error) -> Exit {
     if e.kind() == io::ErrorKind::BrokenPipe {
-        0 // `albwatch parse … | head`: the reader has what it wanted
+        Exit::Success // `albwatch parse … | head`: the reader has what it wanted
     } else {
         eprintln!("albwatch: writing output: {e}");
-        2
+        Exit::Failed
     }
 }
 

@@ -17,6 +17,9 @@ use serde::Serialize;
 
 use super::inputs::{Input, expand};
 use super::simulate::Forward;
+use anyhow::Context as _;
+
+use crate::cli::exit::Exit;
 use crate::ingest::keys::{KeyClass, KeyFilter, classify_key};
 use crate::ingest::pipeline::ObjectName;
 use crate::ingest::source::SourceError;
@@ -177,18 +180,16 @@ enum ReportLine<'a> {
 }
 
 /// Runs the replay; exit status 0, or 2 when an input failed or records could not be written.
-pub async fn run(args: &ReplayArgs) -> u8 {
+pub async fn run(args: &ReplayArgs) -> Exit {
     match replay(args).await {
-        Ok(totals) => u8::from(totals.failed > 0) * 2,
-        Err(message) => {
-            eprintln!("albwatch: {message}");
-            2
-        }
+        Ok(totals) if totals.failed > 0 => Exit::Failed,
+        Ok(_) => Exit::Success,
+        Err(error) => Exit::report(&error),
     }
 }
 
-async fn replay(args: &ReplayArgs) -> Result<ReplayTotals, String> {
-    let mut config = IngestConfig::from_env().map_err(|e| e.to_string())?;
+async fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayTotals> {
+    let mut config = IngestConfig::from_env()?;
     if let Some(forward) = args.forward {
         config.forward = match forward {
             Forward::Errors => ForwardMode::Errors,
@@ -217,7 +218,7 @@ async fn replay_into<S: RecordSink>(
     config: &IngestConfig,
     sink: &S,
     destination: &str,
-) -> Result<ReplayTotals, String> {
+) -> anyhow::Result<ReplayTotals> {
     let started = Instant::now();
     let (inputs, errors) = expand(&args.paths, is_access_log);
     let mut totals = ReplayTotals::default();
@@ -272,9 +273,9 @@ async fn replay_one<S: RecordSink>(
     Ok(FileReport::of(name, &report))
 }
 
-fn print_line(format: ReportFormat, line: &ReportLine<'_>) -> Result<(), String> {
+fn print_line(format: ReportFormat, line: &ReportLine<'_>) -> anyhow::Result<()> {
     let text = match format {
-        ReportFormat::Json => serde_json::to_string(line).map_err(|e| e.to_string())?,
+        ReportFormat::Json => serde_json::to_string(line)?,
         ReportFormat::Text => match line {
             ReportLine::File(f) => format!(
                 "{}: {} entries ({} forwarded, {} malformed) → {} records, {} bytes, {} puts, {} \
@@ -309,7 +310,7 @@ fn print_line(format: ReportFormat, line: &ReportLine<'_>) -> Result<(), String>
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}")
         .and_then(|()| out.flush())
-        .map_err(|e| format!("cannot write to stdout: {e}"))
+        .context("cannot write to stdout")
 }
 
 #[cfg(test)]

@@ -9,9 +9,12 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context as _, bail};
+
 use crate::alert::config::AlertConfig;
 use crate::alert::engine::Engine;
 use crate::alert::logs::{LogAlertConfig, LogAlerts};
+use crate::cli::exit::Exit;
 use crate::cwlogs::{CwLogsError, LogsPayload, decode_awslogs_event, decode_payload};
 use crate::ingest::keys::{KeyClass, KeyFilter, classify_key};
 use crate::ingest::{Deadline, IngestConfig, MemorySink, ingest_reader};
@@ -104,33 +107,27 @@ enum Output {
 
 /// Runs the simulation; exit status 0, or 2 when an input failed or a notification could not
 /// be delivered.
-pub async fn run(args: &SimulateArgs) -> u8 {
+pub async fn run(args: &SimulateArgs) -> Exit {
     match simulate(args).await {
-        Ok(totals) => u8::from(totals.failed > 0 || totals.undelivered > 0) * 2,
-        Err(message) => {
-            eprintln!("albwatch: {message}");
-            2
-        }
+        Ok(totals) if totals.failed > 0 || totals.undelivered > 0 => Exit::Failed,
+        Ok(_) => Exit::Success,
+        Err(error) => Exit::report(&error),
     }
 }
 
-async fn simulate(args: &SimulateArgs) -> Result<Totals, String> {
-    let mut ingest = IngestConfig::from_env().map_err(|e| e.to_string())?;
+async fn simulate(args: &SimulateArgs) -> anyhow::Result<Totals> {
+    let mut ingest = IngestConfig::from_env()?;
     if let Some(forward) = args.forward {
         ingest.forward = match forward {
             Forward::Errors => ForwardMode::Errors,
             Forward::All => ForwardMode::All,
         };
     }
-    let alert = AlertConfig::from_env().map_err(|e| e.to_string())?;
-    let logs = LogAlerts::new(LogAlertConfig::from_env(&alert).map_err(|e| e.to_string())?);
-    let engine = Engine::new(alert).map_err(|e| e.to_string())?;
+    let alert = AlertConfig::from_env()?;
+    let logs = LogAlerts::new(LogAlertConfig::from_env(&alert)?);
+    let engine = Engine::new(alert)?;
     let output = match &args.slack_webhook {
-        Some(url) => Output::Post(
-            WebhookUrl::parse(url)
-                .and_then(SlackWebhook::new)
-                .map_err(|e| e.to_string())?,
-        ),
+        Some(url) => Output::Post(WebhookUrl::parse(url).and_then(SlackWebhook::new)?),
         None => Output::Print(args.format),
     };
 
@@ -187,9 +184,9 @@ async fn feed_alb_log(
     sink: &MemorySink,
     engine: &Engine,
     totals: &mut Totals,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let name = input.name();
-    let reader = input.open().map_err(|e| format!("{name}: {e}"))?;
+    let reader = input.open().with_context(|| name.clone())?;
     let source = SourceId {
         bucket: "local".into(),
         key: name.clone().into(),
@@ -201,26 +198,24 @@ async fn feed_alb_log(
         totals.records += 1;
         totals.record_bytes += record.data.len() as u64;
         if let Err(poison) = engine.ingest_bytes(&record.data) {
-            return Err(format!(
-                "{name}: the ingest wrote a record the engine rejects: {poison}"
-            ));
+            bail!("{name}: the ingest wrote a record the engine rejects: {poison}");
         }
     }
-    let report = result.map_err(|e| e.to_string())?;
+    let report = result?;
     totals.lines += report.lines;
     totals.entries += report.entries;
     totals.malformed += report.malformed;
     Ok(())
 }
 
-fn feed_logs_payload(input: &Input, logs: &LogAlerts) -> Result<(), String> {
+fn feed_logs_payload(input: &Input, logs: &LogAlerts) -> anyhow::Result<()> {
     let name = input.name();
     let mut bytes = Vec::new();
     input
         .open()
         .and_then(|mut r| r.read_to_end(&mut bytes))
-        .map_err(|e| format!("{name}: {e}"))?;
-    let payload = read_logs_payload(&bytes).map_err(|e| format!("{name}: {e}"))?;
+        .with_context(|| name.clone())?;
+    let payload = read_logs_payload(&bytes).with_context(|| name.clone())?;
     logs.ingest(&payload);
     Ok(())
 }
