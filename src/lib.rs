@@ -18,6 +18,7 @@ pub mod cli;
 pub mod cwlogs;
 pub mod decode;
 pub mod ingest;
+pub mod kinesis;
 pub mod notify;
 pub mod record;
 pub mod retry;

@@ -36,6 +36,7 @@ use tracing::{error, info, warn};
 use crate::alert::engine::Engine;
 use crate::alert::logs::{LogAlertConfig, LogAlerts};
 use crate::cwlogs::{AwsLogsEvent, LogPatterns, is_cloudwatch_payload};
+use crate::kinesis::event::cmp_sequence;
 use crate::notify::notification::{Notification, Status, group_by_load_balancer};
 use crate::notify::notifier::{DeliveryError, Notifier};
 
@@ -365,22 +366,6 @@ fn count(group: &[Notification], status: Status) -> usize {
 
 fn as_json(group: &[Notification]) -> String {
     serde_json::to_string(group).unwrap_or_else(|e| format!("<unserializable: {e}>"))
-}
-
-/// Orders Kinesis sequence numbers (decimal strings of up to 128 digits) numerically; strings
-/// that are not plain digits compare after them, lexicographically.
-#[must_use]
-pub fn cmp_sequence(a: &str, b: &str) -> Ordering {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
-    match (digits(a), digits(b)) {
-        (true, true) => {
-            let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
-            a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-        }
-        (true, false) => Ordering::Less,
-        (false, true) => Ordering::Greater,
-        (false, false) => a.cmp(b),
-    }
 }
 
 #[cfg(test)]

@@ -4,12 +4,13 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 use aws_sdk_kinesis::config::retry::RetryConfig;
-use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::error::{DisplayErrorContext, SdkError};
 use aws_sdk_kinesis::operation::put_records::{PutRecordsError, PutRecordsOutput};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+
+use crate::kinesis::errors::{self, error_code};
 
 /// One record ready to be written: compact JSON of the [`record`](crate::record) format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,41 +164,13 @@ pub fn failed_records(output: &PutRecordsOutput, sent: usize) -> Vec<RecordFailu
     failed
 }
 
-/// Whether and how a failed `PutRecords` call is retried. The SDK does not retry (see
-/// [`KinesisSink::from_conf`]), so this covers everything its standard retry classifier does:
-/// throttling and transient error codes (the SDK's own lists), 5xx and 429 answers, timeouts,
-/// connection errors and unreadable responses.
+/// Whether a failed `PutRecords` call is retried, by the one Kinesis classification
+/// ([`crate::kinesis::errors`]); the SDK does not retry (see [`KinesisSink::from_conf`]).
 fn classify(error: &SdkError<PutRecordsError>) -> SinkError {
-    let message = DisplayErrorContext(error).to_string();
-    let (code, retryable) = match error {
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            let err = service.err();
-            let retryable = matches!(
-                err,
-                PutRecordsError::ProvisionedThroughputExceededException(_)
-                    | PutRecordsError::KmsThrottlingException(_)
-                    | PutRecordsError::InternalFailureException(_)
-            ) || status >= 500
-                || status == 429
-                || err.code().is_some_and(|c| {
-                    c.contains("Throttl")
-                        || THROTTLING_ERRORS.contains(&c)
-                        || TRANSIENT_ERRORS.contains(&c)
-                });
-            (err.code().unwrap_or("service").to_owned(), retryable)
-        }
-        SdkError::TimeoutError(_) => ("timeout".to_owned(), true),
-        // A request the client cannot even send (bad endpoint, …) fails the same way again.
-        SdkError::DispatchFailure(failure) => ("dispatch".to_owned(), !failure.is_user()),
-        SdkError::ResponseError(_) => ("response".to_owned(), true),
-        SdkError::ConstructionFailure(_) => ("construction".to_owned(), false),
-        _ => ("unknown".to_owned(), true),
-    };
     SinkError {
-        code,
-        message,
-        retryable,
+        code: error_code(error),
+        message: DisplayErrorContext(error).to_string(),
+        retryable: errors::classify(error).is_retryable(),
     }
 }
 

@@ -17,17 +17,17 @@ use std::time::{Duration, Instant};
 
 use albwatch::alert::config::AlertConfig;
 use albwatch::alert::engine::Engine;
-use albwatch::alert::handler::{Alerter, cmp_sequence};
-use albwatch::cli::consume::event_record;
+use albwatch::alert::handler::Alerter;
 use albwatch::cwlogs::{decode_payload, encode_payload, is_cloudwatch_payload};
 use albwatch::ingest::trigger::decode_s3_event_key;
 use albwatch::ingest::{Deadline, IngestConfig, IngestHandler, S3Source};
+use albwatch::kinesis::poller::read_to_tip;
+use albwatch::kinesis::stream::StreamClient;
 use albwatch::notify::notification::{Notification, Source, Status, TargetKind};
 use albwatch::notify::webhook::{DeliveryPolicy, SlackWebhook, WebhookUrl};
 use albwatch::retry::RetryPolicy;
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_kinesis::types::ShardIteratorType;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -130,80 +130,14 @@ async fn put_logs_record(kinesis: &aws_sdk_kinesis::Client, stream: &str) {
         });
 }
 
-/// Reads every shard from `TRIM_HORIZON` until caught up, as Lambda event records.
-async fn read_events(
-    kinesis: &aws_sdk_kinesis::Client,
-    stream: &str,
-    stream_arn: &str,
-) -> Vec<KinesisEventRecord> {
-    let shards = kinesis
-        .list_shards()
-        .stream_name(stream)
-        .send()
+/// Reads every shard from `TRIM_HORIZON` until caught up, as Lambda event records in arrival
+/// order (the library's event-source-mapping reader, as `albwatch consume` reads).
+async fn read_events(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> Vec<KinesisEventRecord> {
+    let client = StreamClient::new(kinesis.clone(), stream, Some(REGION.to_owned()));
+    tokio::time::timeout(READ_TIMEOUT, read_to_tip(client))
         .await
-        .expect("ListShards")
-        .shards
-        .unwrap_or_default();
-    assert_eq!(shards.len(), 2, "two shards");
-    let mut records = Vec::new();
-    for shard in shards {
-        let shard_id = shard.shard_id().to_owned();
-        let mut iterator = kinesis
-            .get_shard_iterator()
-            .stream_name(stream)
-            .shard_id(&shard_id)
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .expect("GetShardIterator")
-            .shard_iterator;
-        let started = Instant::now();
-        let mut last: Option<String> = None;
-        while let Some(it) = iterator.take() {
-            let page = kinesis
-                .get_records()
-                .shard_iterator(it)
-                .limit(albwatch::cli::consume::GET_RECORDS_LIMIT)
-                .send()
-                .await
-                .expect("GetRecords");
-            // kinesis-mock (LocalStack's Kinesis) hands a shard's first record out again after
-            // it (its NextShardIterator does not move past it): drop what was read before, as
-            // `albwatch consume` does.
-            let fresh: Vec<_> = page
-                .records
-                .into_iter()
-                .filter(|r| {
-                    last.as_deref().is_none_or(|l| {
-                        cmp_sequence(&r.sequence_number, l) == std::cmp::Ordering::Greater
-                    })
-                })
-                .collect();
-            let caught_up = fresh.is_empty() && page.millis_behind_latest.unwrap_or(0) == 0;
-            if let Some(r) = fresh.last() {
-                last = Some(r.sequence_number.clone());
-            }
-            let now = chrono::Utc::now();
-            for r in fresh {
-                records.push(event_record(
-                    r,
-                    &shard_id,
-                    Some(stream_arn),
-                    Some(REGION),
-                    now,
-                ));
-            }
-            if caught_up {
-                break;
-            }
-            assert!(
-                started.elapsed() < READ_TIMEOUT,
-                "reading {shard_id} never caught up"
-            );
-            iterator = page.next_shard_iterator;
-        }
-    }
-    records
+        .unwrap_or_else(|_| panic!("reading {stream} never caught up"))
+        .unwrap_or_else(|e| panic!("reading {stream}: {e}"))
 }
 
 /// The JSON bodies the Slack stand-in received, in order.
@@ -276,7 +210,6 @@ struct Pipeline {
     queue_url: String,
     queue_arn: String,
     stream: String,
-    stream_arn: String,
 }
 
 impl Pipeline {
@@ -288,7 +221,6 @@ impl Pipeline {
         create_bucket(&s3, &bucket).await;
         notify_queue(&s3, &bucket, &queue_arn).await;
         create_stream(&kinesis, &stream, 2).await;
-        let stream_arn = stream_arn(&kinesis, &stream).await;
         Self {
             s3,
             sqs,
@@ -297,7 +229,6 @@ impl Pipeline {
             queue_url,
             queue_arn,
             stream,
-            stream_arn,
         }
     }
 
@@ -341,19 +272,6 @@ impl Pipeline {
         }
         serde_json::to_value(event).expect("SQS event JSON")
     }
-}
-
-async fn stream_arn(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> String {
-    kinesis
-        .describe_stream_summary()
-        .stream_name(stream)
-        .send()
-        .await
-        .expect("DescribeStreamSummary")
-        .stream_description_summary()
-        .expect("summary")
-        .stream_arn()
-        .to_owned()
 }
 
 /// The decoded key of the S3 notification in an SQS message, if it is one.
@@ -418,7 +336,7 @@ async fn s3_notifications_to_slack_through_localstack() {
     // invocation; one engine sees them all here, so the records are handed over in arrival
     // order (as `albwatch consume` does), or one shard's later windows would make the other
     // shard's data late.
-    let mut records = read_events(&p.kinesis, &p.stream, &p.stream_arn).await;
+    let mut records = read_events(&p.kinesis, &p.stream).await;
     let shards: std::collections::HashSet<_> = records
         .iter()
         .filter_map(|r| r.event_id.as_deref()?.split(':').next())
@@ -496,9 +414,8 @@ async fn cloudwatch_logs_payload_on_the_stream_reaches_slack() {
     let stream = unique_name("albwatch-e2e-logs");
     create_stream(&kinesis, &stream, 2).await;
     put_logs_record(&kinesis, &stream).await;
-    let arn = stream_arn(&kinesis, &stream).await;
     let mut event = KinesisEvent::default();
-    event.records = read_events(&kinesis, &stream, &arn).await;
+    event.records = read_events(&kinesis, &stream).await;
     assert_eq!(event.records.len(), 1);
 
     let server = slack_stand_in().await;

@@ -16,8 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use albwatch::ingest::KinesisSink;
+use albwatch::kinesis::poller::read_to_tip;
+use albwatch::kinesis::stream::StreamClient;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_kinesis::types::{ShardIteratorType, StreamStatus};
+use aws_sdk_kinesis::types::StreamStatus;
 use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -335,73 +337,27 @@ pub struct StreamRecord {
     pub data: Vec<u8>,
 }
 
-/// Reads every record of every shard from `TRIM_HORIZON` until each shard is caught up.
+/// Reads every record of every shard from `TRIM_HORIZON` until each shard is caught up (the
+/// library's event-source-mapping reader).
 pub async fn read_stream(kinesis: &aws_sdk_kinesis::Client, name: &str) -> Vec<StreamRecord> {
-    let shards = kinesis
-        .list_shards()
-        .stream_name(name)
-        .send()
+    let client = StreamClient::new(kinesis.clone(), name, Some(REGION.to_owned()));
+    let records = tokio::time::timeout(Duration::from_secs(60), read_to_tip(client))
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "list shards {name}: {}",
-                aws_sdk_kinesis::error::DisplayErrorContext(e)
-            )
+        .unwrap_or_else(|_| panic!("reading {name} never caught up"))
+        .unwrap_or_else(|e| panic!("reading {name}: {e}"));
+    records
+        .into_iter()
+        .map(|r| StreamRecord {
+            shard_id: r
+                .event_id
+                .as_deref()
+                .and_then(|id| id.split(':').next())
+                .unwrap_or_default()
+                .to_owned(),
+            partition_key: r.kinesis.partition_key,
+            data: r.kinesis.data.0,
         })
-        .shards
-        .unwrap_or_default();
-    assert!(!shards.is_empty(), "stream {name} has no shards");
-    let mut out = Vec::new();
-    for shard in shards {
-        let shard_id = shard.shard_id().to_owned();
-        let mut iterator = kinesis
-            .get_shard_iterator()
-            .stream_name(name)
-            .shard_id(&shard_id)
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "shard iterator {shard_id}: {}",
-                    aws_sdk_kinesis::error::DisplayErrorContext(e)
-                )
-            })
-            .shard_iterator;
-        let started = Instant::now();
-        while let Some(it) = iterator.take() {
-            let page = kinesis
-                .get_records()
-                .shard_iterator(it)
-                .limit(10_000)
-                .send()
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "get records {shard_id}: {}",
-                        aws_sdk_kinesis::error::DisplayErrorContext(e)
-                    )
-                });
-            let caught_up =
-                page.records().is_empty() && page.millis_behind_latest().is_none_or(|m| m == 0);
-            for r in page.records() {
-                out.push(StreamRecord {
-                    shard_id: shard_id.clone(),
-                    partition_key: r.partition_key().unwrap_or_default().to_owned(),
-                    data: r.data().clone().into_inner(),
-                });
-            }
-            if caught_up {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "reading {shard_id} never caught up"
-            );
-            iterator = page.next_shard_iterator;
-        }
-    }
-    out
+        .collect()
 }
 
 #[test]
