@@ -66,10 +66,8 @@ use crate::alert::config::AlertConfig;
 use crate::alert::dedupe::DedupeSet;
 use crate::cwlogs::patterns::{LogPatterns, Pattern, PatternError, trim_message};
 use crate::cwlogs::payload::{CwLogsError, LogsPayload, MessageType, decode_payload};
-use crate::notify::notification::{Notification, Sample, Source, Status, TargetKind};
+use crate::notify::notification::{MAX_SAMPLES, Notification, Sample, Source, Status, TargetKind};
 
-/// Matching messages kept per window (as many as a Slack section shows).
-pub const MAX_SAMPLES: usize = crate::notify::slack::MAX_SAMPLES_PER_TARGET;
 /// Longest message kept in a sample, in bytes (cut on a character boundary).
 pub const MAX_SAMPLE_MESSAGE_BYTES: usize = 2048;
 /// Events more than this far ahead of the wall clock do not move the watermark (CloudWatch

@@ -21,12 +21,12 @@ use std::sync::Arc;
 use dashmap::DashMap;
 
 use crate::alb::time::{MICROS, micros_to_datetime, parse_minute_us, parse_time_us};
-use crate::notify::notification::Sample;
-use crate::record::{ForwardMode, KeyKind, Record, RecordEntry, RecordHeader, RecordSink, Tally};
+use crate::notify::notification::{MAX_SAMPLES, Sample};
+use crate::record::{
+    ForwardMode, KeyKind, Record, RecordEntry, RecordHeader, RecordVisitor, Tally,
+};
 use crate::text::clip_bytes_marked;
 
-/// Sample requests kept per window.
-pub const MAX_SAMPLES: usize = 3;
 /// Distinct `error_reason` values counted per window; further ones count as [`OTHER_REASON`].
 pub const MAX_ERROR_REASONS: usize = 16;
 /// The bucket for `error_reason` values beyond [`MAX_ERROR_REASONS`].
@@ -372,7 +372,7 @@ struct PendingSlot {
 }
 
 /// One record's counts, per window, before they are merged into the map by
-/// [`Windows::commit`]: built entry by entry (as a [`RecordSink`] while the record is parsed,
+/// [`Windows::commit`]: built entry by entry (as a [`RecordVisitor`] while the record is parsed,
 /// or from a parsed [`Record`]) without touching shared state, so a record that turns out
 /// malformed halfway leaves nothing behind. Lateness depends only on a window's start, so it
 /// is judged per window when committing. Records span few windows.
@@ -436,7 +436,7 @@ impl Pending {
     }
 }
 
-impl RecordSink for Pending {
+impl RecordVisitor for Pending {
     /// Only 5xx entries are looked at beyond their time and status codes.
     fn needs_all(&self, e: &RecordEntry<'_>) -> bool {
         e.status_5xx().is_some()

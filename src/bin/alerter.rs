@@ -13,7 +13,9 @@ use albwatch::alert::handler::{Alerter, DEADLINE_MARGIN};
 use albwatch::alert::logs::{LogAlertConfig, LogAlerts};
 use albwatch::cwlogs::AwsLogsEvent;
 use albwatch::notify::destination::AnyNotifier;
-use albwatch::notify::webhook::{ConfigError, DeliveryPolicy, SecretSource, webhook_from_env};
+use albwatch::notify::webhook::{
+    DeliveryPolicy, SecretSource, WebhookConfigError, webhook_from_env,
+};
 use albwatch::retry::Deadline;
 use aws_config::BehaviorVersion;
 use aws_lambda_events::event::kinesis::KinesisEvent;
@@ -25,7 +27,7 @@ use tokio::sync::OnceCell;
 struct LazySecretsManager;
 
 impl SecretSource for LazySecretsManager {
-    async fn secret_string(&self, secret_id: &str) -> Result<String, ConfigError> {
+    async fn secret_string(&self, secret_id: &str) -> Result<String, WebhookConfigError> {
         let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
         aws_sdk_secretsmanager::Client::new(&aws)
             .secret_string(secret_id)

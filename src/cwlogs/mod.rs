@@ -1,6 +1,6 @@
 //! CloudWatch Logs subscription data on the same bus as the ALB records: the payload format and
 //! the patterns that pick the log events worth an alert (the alerts themselves are
-//! [`crate::alert::logs`]).
+//! `alert::logs`).
 //!
 //! - [`payload`]: recognise (gzip magic vs our `{`-JSON records), decode and encode subscription
 //!   payloads, from a Kinesis record or a direct `awslogs` Lambda event.

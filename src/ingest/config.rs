@@ -92,7 +92,7 @@ impl Default for IngestConfig {
 /// A setting has a value the ingest cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{var}={value:?}: {reason}")]
-pub struct ConfigError {
+pub struct IngestConfigError {
     /// The environment variable.
     pub var: &'static str,
     /// Its value.
@@ -108,7 +108,7 @@ impl IngestConfig {
     /// # Errors
     /// A forward mode other than `errors`/`all`, or a record size that is not an integer in
     /// [`MIN_RECORD_BYTES`]`..=`[`KINESIS_MAX_RECORD_BYTES_LIMIT`].
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, IngestConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
@@ -116,7 +116,7 @@ impl IngestConfig {
     ///
     /// # Errors
     /// As [`from_env`](Self::from_env).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, IngestConfigError> {
         let get = |name: &str| {
             lookup(name)
                 .map(|v| v.trim().to_owned())
@@ -128,18 +128,19 @@ impl IngestConfig {
             ..Self::default()
         };
         if let Some(value) = get(FORWARD_ENV) {
-            config.forward = parse_forward(&value).ok_or_else(|| ConfigError {
+            config.forward = parse_forward(&value).ok_or_else(|| IngestConfigError {
                 var: FORWARD_ENV,
                 value: value.clone(),
                 reason: "expected `errors` or `all`".into(),
             })?;
         }
         if let Some(value) = get(MAX_RECORD_BYTES_ENV) {
-            config.max_record_bytes = parse_record_bytes(&value).map_err(|reason| ConfigError {
-                var: MAX_RECORD_BYTES_ENV,
-                value: value.clone(),
-                reason,
-            })?;
+            config.max_record_bytes =
+                parse_record_bytes(&value).map_err(|reason| IngestConfigError {
+                    var: MAX_RECORD_BYTES_ENV,
+                    value: value.clone(),
+                    reason,
+                })?;
         }
         Ok(config)
     }
@@ -182,7 +183,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn from(vars: &[(&str, &str)]) -> Result<IngestConfig, ConfigError> {
+    fn from(vars: &[(&str, &str)]) -> Result<IngestConfig, IngestConfigError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

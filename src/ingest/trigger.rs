@@ -765,39 +765,13 @@ mod tests {
             .collect()
     }
 
-    // ---- checked-in fixtures (src/ingest/testdata) ----
-
-    #[test]
-    fn fixture_s3_put() {
-        let t = parse(&fixture(include_str!("testdata/s3-put.json")));
-        assert_eq!(t.kind, TriggerKind::S3);
-        assert!(t.rejected.is_empty());
-        assert_eq!(
-            t.items,
-            vec![WorkItem {
-                object: ObjectRef {
-                    bucket: BUCKET.into(),
-                    key: LOG_KEY.into(),
-                    etag: Some("0123456789abcdef0123456789abcdef".into()),
-                    version_id: Some("096fKKXTRTtl3on89fVO.nfljtsv6qko".into()),
-                    size: Some(48213),
-                },
-                message_id: None,
-            }]
-        );
-    }
-
-    #[test]
-    fn fixture_s3_test_event() {
-        let t = parse(&fixture(include_str!("testdata/s3-test-event.json")));
-        assert_eq!(t.kind, TriggerKind::S3);
-        assert!(t.items.is_empty() && t.rejected.is_empty());
-        assert_eq!(t.test_events, 1);
-    }
+    // ---- fixtures of the shapes the shared set lacks ----
 
     #[test]
     fn fixture_sqs_batch_raw_sns_test_and_garbage() {
-        let t = parse(&fixture(include_str!("testdata/sqs-batch.json")));
+        let t = parse(&fixture(include_str!(
+            "../../fixtures/events/sqs-batch-raw-sns-test-and-garbage.json"
+        )));
         assert_eq!(t.kind, TriggerKind::Sqs);
         let got: Vec<(&str, Option<&str>)> = t
             .items
@@ -826,17 +800,9 @@ mod tests {
     }
 
     #[test]
-    fn fixture_sns() {
-        let t = parse(&fixture(include_str!("testdata/sns-s3.json")));
-        assert_eq!(t.kind, TriggerKind::Sns);
-        assert_eq!(keys(&t), vec![LOG_KEY]);
-        assert_eq!(t.items[0].message_id, None);
-    }
-
-    #[test]
     fn fixture_eventbridge_key_is_not_decoded() {
         let t = parse(&fixture(include_str!(
-            "testdata/eventbridge-object-created.json"
+            "../../fixtures/events/eventbridge-s3-unencoded-key.json"
         )));
         assert_eq!(t.kind, TriggerKind::EventBridge);
         let object = &t.items[0].object;

@@ -1,6 +1,6 @@
 //! Which failed Kinesis calls are worth retrying: one classification for every caller (the
 //! ingest's `PutRecords`, the shard reader). The SDK's own retries are off wherever albwatch
-//! retries (see [`KinesisSink::from_conf`](crate::ingest::KinesisSink::from_conf)), so this covers
+//! retries (the ingest's `KinesisSink::from_conf` turns them off), so this covers
 //! what its standard classifier would: throttling and transient codes, 5xx and 429 answers,
 //! timeouts, connection errors and unreadable responses.
 

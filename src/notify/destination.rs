@@ -6,7 +6,7 @@ use tracing::{info, warn};
 
 use super::notification::Notification;
 use super::notifier::{DeliveryError, Notifier};
-use super::webhook::{ConfigError, DeliveryPolicy, SlackWebhook, WebhookUrl};
+use super::webhook::{DeliveryPolicy, SlackWebhook, WebhookConfigError, WebhookUrl};
 use crate::retry::Deadline;
 
 /// Logs payloads and notifications as JSON (tracing, INFO) instead of posting them; used when
@@ -53,7 +53,7 @@ impl AnyNotifier {
     pub fn from_webhook(
         url: Option<WebhookUrl>,
         policy: DeliveryPolicy,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, WebhookConfigError> {
         match url {
             Some(url) => SlackWebhook::with_policy(url, policy).map(Self::Slack),
             None => Ok(Self::Log(LogNotifier)),

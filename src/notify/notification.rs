@@ -9,6 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Sample requests (or log messages) a notification carries, and a Slack section shows.
+pub const MAX_SAMPLES: usize = 3;
+
 /// Whether the alert condition started (`firing`) or ended (`resolved`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

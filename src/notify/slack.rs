@@ -12,7 +12,9 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::notification::{Notification, Sample, Source, Status, TargetKind, format_time};
+use super::notification::{
+    MAX_SAMPLES, Notification, Sample, Source, Status, TargetKind, format_time,
+};
 use crate::text::printable;
 
 /// Maximum number of blocks in one message.
@@ -25,8 +27,6 @@ pub const MAX_HEADER_TEXT: usize = 150;
 pub const MAX_MESSAGE_TEXT: usize = 40_000;
 /// Our own, much smaller cap for the fallback `text` (shown in notifications only).
 pub const FALLBACK_TEXT_CAP: usize = 1_000;
-/// Sample requests shown per target.
-pub const MAX_SAMPLES_PER_TARGET: usize = 3;
 /// Status codes and error reasons listed per target (the most frequent ones).
 pub const TOP_COUNTS: usize = 3;
 /// Longest request line or target shown, in characters, before escaping.
@@ -433,7 +433,7 @@ impl Parts {
         let samples = n
             .samples
             .iter()
-            .take(MAX_SAMPLES_PER_TARGET)
+            .take(MAX_SAMPLES)
             .map(|s| {
                 if logs {
                     log_sample_line(s, style)
@@ -446,7 +446,7 @@ impl Parts {
             title,
             details,
             samples,
-            more_samples: n.samples.len().saturating_sub(MAX_SAMPLES_PER_TARGET),
+            more_samples: n.samples.len().saturating_sub(MAX_SAMPLES),
         }
     }
 }

@@ -37,7 +37,7 @@ const MAX_ERROR_BODY_BYTES: usize = 4096;
 
 /// Why the webhook could not be configured. Never contains the URL or the secret's value.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub enum WebhookConfigError {
     /// The URL is malformed or not allowed.
     #[error("invalid Slack webhook URL: {reason}")]
     InvalidUrl {
@@ -72,20 +72,20 @@ pub struct WebhookUrl(String);
 impl WebhookUrl {
     /// Validates `url`: `https`, or `http` only for `127.0.0.1`, `[::1]` and `localhost` (tests
     /// and local rehearsal). Surrounding whitespace is ignored.
-    pub fn parse(url: &str) -> Result<Self, ConfigError> {
+    pub fn parse(url: &str) -> Result<Self, WebhookConfigError> {
         let url = url.trim();
-        let parsed = reqwest::Url::parse(url).map_err(|_| ConfigError::InvalidUrl {
+        let parsed = reqwest::Url::parse(url).map_err(|_| WebhookConfigError::InvalidUrl {
             reason: "not an absolute URL",
         })?;
         let host = parsed.host_str().unwrap_or_default();
         if host.is_empty() {
-            return Err(ConfigError::InvalidUrl { reason: "no host" });
+            return Err(WebhookConfigError::InvalidUrl { reason: "no host" });
         }
         match parsed.scheme() {
             "https" => {}
             "http" if matches!(host, "127.0.0.1" | "[::1]" | "localhost") => {}
             _ => {
-                return Err(ConfigError::InvalidUrl {
+                return Err(WebhookConfigError::InvalidUrl {
                     reason: "must use https (http only for 127.0.0.1 or localhost)",
                 });
             }
@@ -118,23 +118,23 @@ pub trait SecretSource {
     fn secret_string(
         &self,
         secret_id: &str,
-    ) -> impl Future<Output = Result<String, ConfigError>> + Send;
+    ) -> impl Future<Output = Result<String, WebhookConfigError>> + Send;
 }
 
 impl SecretSource for aws_sdk_secretsmanager::Client {
-    async fn secret_string(&self, secret_id: &str) -> Result<String, ConfigError> {
+    async fn secret_string(&self, secret_id: &str) -> Result<String, WebhookConfigError> {
         let out = self
             .get_secret_value()
             .secret_id(secret_id)
             .send()
             .await
-            .map_err(|e| ConfigError::Secret {
+            .map_err(|e| WebhookConfigError::Secret {
                 secret_id: secret_id.to_owned(),
                 message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
             })?;
         out.secret_string()
             .map(str::to_owned)
-            .ok_or_else(|| ConfigError::SecretFormat {
+            .ok_or_else(|| WebhookConfigError::SecretFormat {
                 secret_id: secret_id.to_owned(),
             })
     }
@@ -144,12 +144,12 @@ impl SecretSource for aws_sdk_secretsmanager::Client {
 /// `Ok(None)` when neither is set (payloads are then logged, see [`LogNotifier`]).
 pub async fn webhook_from_env(
     secrets: &impl SecretSource,
-) -> Result<Option<WebhookUrl>, ConfigError> {
+) -> Result<Option<WebhookUrl>, WebhookConfigError> {
     let url = match std::env::var(URL_ENV) {
         Ok(v) => Some(v),
         Err(VarError::NotPresent) => None,
         Err(VarError::NotUnicode(_)) => {
-            return Err(ConfigError::InvalidUrl {
+            return Err(WebhookConfigError::InvalidUrl {
                 reason: "SLACK_WEBHOOK_URL is not valid Unicode",
             });
         }
@@ -164,7 +164,7 @@ pub async fn webhook_from_config(
     url: Option<&str>,
     secret_arn: Option<&str>,
     secrets: &impl SecretSource,
-) -> Result<Option<WebhookUrl>, ConfigError> {
+) -> Result<Option<WebhookUrl>, WebhookConfigError> {
     let url = url.filter(|s| !s.trim().is_empty());
     let secret_arn = secret_arn.map(str::trim).filter(|s| !s.is_empty());
     match (url, secret_arn) {
@@ -187,12 +187,12 @@ pub async fn webhook_from_config(
 }
 
 /// A secret is either the raw URL or JSON `{"url": …}` / `{"webhook_url": …}`.
-fn url_from_secret(secret_id: &str, value: &str) -> Result<WebhookUrl, ConfigError> {
+fn url_from_secret(secret_id: &str, value: &str) -> Result<WebhookUrl, WebhookConfigError> {
     let value = value.trim();
     if !value.starts_with('{') {
         return WebhookUrl::parse(value);
     }
-    let format_error = || ConfigError::SecretFormat {
+    let format_error = || WebhookConfigError::SecretFormat {
         secret_id: secret_id.to_owned(),
     };
     let json: serde_json::Map<String, Value> =
@@ -262,18 +262,21 @@ enum Outcome {
 
 impl SlackWebhook {
     /// A webhook with the default [`DeliveryPolicy`].
-    pub fn new(url: WebhookUrl) -> Result<Self, ConfigError> {
+    pub fn new(url: WebhookUrl) -> Result<Self, WebhookConfigError> {
         Self::with_policy(url, DeliveryPolicy::default())
     }
 
     /// A webhook with a custom [`DeliveryPolicy`] (tests use millisecond backoffs).
-    pub fn with_policy(url: WebhookUrl, policy: DeliveryPolicy) -> Result<Self, ConfigError> {
+    pub fn with_policy(
+        url: WebhookUrl,
+        policy: DeliveryPolicy,
+    ) -> Result<Self, WebhookConfigError> {
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| ConfigError::HttpClient(e.without_url().to_string()))?;
+            .map_err(|e| WebhookConfigError::HttpClient(e.without_url().to_string()))?;
         Ok(Self {
             client,
             url,
@@ -855,7 +858,7 @@ mod tests {
             "",
         ] {
             let err = WebhookUrl::parse(bad).expect_err(bad);
-            assert!(matches!(err, ConfigError::InvalidUrl { .. }));
+            assert!(matches!(err, WebhookConfigError::InvalidUrl { .. }));
             assert_no_secret(&err.to_string());
         }
     }
@@ -864,18 +867,20 @@ mod tests {
     struct FakeSecrets(Result<&'static str, &'static str>);
 
     impl SecretSource for FakeSecrets {
-        async fn secret_string(&self, secret_id: &str) -> Result<String, ConfigError> {
-            self.0.map(str::to_owned).map_err(|m| ConfigError::Secret {
-                secret_id: secret_id.to_owned(),
-                message: m.to_owned(),
-            })
+        async fn secret_string(&self, secret_id: &str) -> Result<String, WebhookConfigError> {
+            self.0
+                .map(str::to_owned)
+                .map_err(|m| WebhookConfigError::Secret {
+                    secret_id: secret_id.to_owned(),
+                    message: m.to_owned(),
+                })
         }
     }
 
     const ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:slack-AbCdEf";
     const URL: &str = "https://hooks.slack.com/services/T0000/B0000/SeCrEtToKeN";
 
-    async fn from_secret(value: &'static str) -> Result<Option<WebhookUrl>, ConfigError> {
+    async fn from_secret(value: &'static str) -> Result<Option<WebhookUrl>, WebhookConfigError> {
         webhook_from_config(None, Some(ARN), &FakeSecrets(Ok(value))).await
     }
 
@@ -907,7 +912,7 @@ mod tests {
             assert!(
                 matches!(
                     err,
-                    ConfigError::InvalidUrl { .. } | ConfigError::SecretFormat { .. }
+                    WebhookConfigError::InvalidUrl { .. } | WebhookConfigError::SecretFormat { .. }
                 ),
                 "{err:?}"
             );
@@ -942,7 +947,7 @@ mod tests {
         let err = webhook_from_config(Some("http://example.com/x"), None, &failing)
             .await
             .expect_err("http");
-        assert!(matches!(err, ConfigError::InvalidUrl { .. }));
+        assert!(matches!(err, WebhookConfigError::InvalidUrl { .. }));
         // A failing secret read surfaces with the ARN.
         let err = webhook_from_config(None, Some(ARN), &failing)
             .await

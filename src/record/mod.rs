@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 mod scan;
 mod stream;
 
-pub use stream::{RecordParser, RecordSink};
+pub use stream::{RecordParser, RecordVisitor};
 
 /// The version this build writes and reads.
 pub const RECORD_VERSION: u32 = 1;
@@ -424,7 +424,7 @@ mod tests {
         tallies: Vec<String>,
     }
 
-    impl RecordSink for Collect {
+    impl RecordVisitor for Collect {
         fn entry(&mut self, e: &RecordEntry<'_>) {
             self.entries.push(serde_json::to_string(e).unwrap());
         }

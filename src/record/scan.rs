@@ -5,14 +5,14 @@
 //! caller reads the record the general way, which decides what is accepted.
 //!
 //! Every byte of the entries is checked (grammar, UTF-8, no raw control characters), but only
-//! what the sink asks for is decoded ([`RecordSink::needs_all`]). Entries of one record mostly
+//! what the sink asks for is decoded ([`RecordVisitor::needs_all`]). Entries of one record mostly
 //! have the same keys in the same order: each key is first compared with the key at the same
 //! place in the entry before.
 
 use std::borrow::Cow;
 use std::ops::Range;
 
-use super::{RecordEntry, RecordSink};
+use super::{RecordEntry, RecordVisitor};
 
 /// The record is not of the usual form (perhaps not valid at all): read it the general way.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,7 +29,7 @@ const MAX_DIGITS: usize = 17;
 /// `entries` array's contents (between its brackets), or `None` when there is no such key.
 /// The rest of the record (the header, anything after the array) is only walked, not checked:
 /// the caller has simd-json and serde read it without the entries.
-pub(super) fn entries<S: RecordSink>(text: &[u8], sink: &mut S) -> Scan<Option<Range<usize>>> {
+pub(super) fn entries<S: RecordVisitor>(text: &[u8], sink: &mut S) -> Scan<Option<Range<usize>>> {
     let mut c = Cursor {
         s: text,
         i: 0,
@@ -172,7 +172,7 @@ struct RawEntry<'a> {
 
 impl<'a> RawEntry<'a> {
     /// Fills `e`; its strings other than `time` only if `sink` needs the entry whole.
-    fn decode<S: RecordSink>(&self, e: &mut RecordEntry<'a>, sink: &S) -> Scan<()> {
+    fn decode<S: RecordVisitor>(&self, e: &mut RecordEntry<'a>, sink: &S) -> Scan<()> {
         let text = |k: usize| {
             let bytes = self.texts.get(k).copied().flatten();
             bytes
@@ -587,7 +587,7 @@ mod tests {
     #[derive(Default)]
     struct Count(usize);
 
-    impl RecordSink for Count {
+    impl RecordVisitor for Count {
         fn entry(&mut self, _: &RecordEntry<'_>) {
             self.0 += 1;
         }
@@ -711,7 +711,7 @@ mod tests {
         entries: Vec<String>,
     }
 
-    impl RecordSink for Keep {
+    impl RecordVisitor for Keep {
         fn entry(&mut self, e: &RecordEntry<'_>) {
             self.entries.push(serde_json::to_string(e).unwrap());
         }

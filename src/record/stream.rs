@@ -1,5 +1,5 @@
 //! The alerter's fast record reader: [`RecordParser`] parses with reused buffers and hands
-//! entries and tallies to a [`RecordSink`] one at a time (no `Vec` of entries), reading entries
+//! entries and tallies to a [`RecordVisitor`] one at a time (no `Vec` of entries), reading entries
 //! of the ingest's usual form straight from the record's bytes and anything else through serde,
 //! so it accepts and rejects exactly what [`Record`]'s `Deserialize` does.
 
@@ -11,10 +11,10 @@ use super::{RECORD_VERSION, Record, RecordEntry, RecordError, RecordHeader, Tall
 
 /// Receives a record's entries and tallies one at a time, as [`RecordParser::parse_into`]
 /// reads them (no `Vec` of entries is built).
-pub trait RecordSink {
+pub trait RecordVisitor {
     /// One entry, in record order.
     fn entry(&mut self, entry: &RecordEntry<'_>);
-    /// Whether [`RecordSink::entry`] needs this entry whole: `entry` holds only its `line`,
+    /// Whether [`RecordVisitor::entry`] needs this entry whole: `entry` holds only its `line`,
     /// `time`, ports and status codes so far, and the parser may leave the other fields `None`
     /// if not (it does not have to). Every entry is needed whole unless a sink says otherwise.
     fn needs_all(&self, entry: &RecordEntry<'_>) -> bool {
@@ -51,31 +51,31 @@ enum RecordField {
 struct Streamed<'s, S>(&'s mut S);
 
 /// Reads the `entries` or `tallies` array into a sink, one item at a time.
-struct SinkSeq<'s, S, T>(&'s mut S, PhantomData<T>);
+struct VisitSeq<'s, S, T>(&'s mut S, PhantomData<T>);
 
-/// An item of a record's arrays: how it reaches a [`RecordSink`].
-trait SinkItem<'de>: Deserialize<'de> {
+/// An item of a record's arrays: how it reaches a [`RecordVisitor`].
+trait VisitItem<'de>: Deserialize<'de> {
     /// What the array holds, for error messages.
     const EXPECTING: &'static str;
     /// Hands the item to the sink.
-    fn give<S: RecordSink>(&self, sink: &mut S);
+    fn give<S: RecordVisitor>(&self, sink: &mut S);
 }
 
-impl<'de> SinkItem<'de> for RecordEntry<'de> {
+impl<'de> VisitItem<'de> for RecordEntry<'de> {
     const EXPECTING: &'static str = "an array of entries";
-    fn give<S: RecordSink>(&self, sink: &mut S) {
+    fn give<S: RecordVisitor>(&self, sink: &mut S) {
         sink.entry(self);
     }
 }
 
-impl<'de> SinkItem<'de> for Tally<'de> {
+impl<'de> VisitItem<'de> for Tally<'de> {
     const EXPECTING: &'static str = "an array of tallies";
-    fn give<S: RecordSink>(&self, sink: &mut S) {
+    fn give<S: RecordVisitor>(&self, sink: &mut S) {
         sink.tally(self);
     }
 }
 
-impl<'de, S: RecordSink> serde::de::DeserializeSeed<'de> for Streamed<'_, S> {
+impl<'de, S: RecordVisitor> serde::de::DeserializeSeed<'de> for Streamed<'_, S> {
     type Value = RecordHeader<'de>;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
@@ -83,7 +83,7 @@ impl<'de, S: RecordSink> serde::de::DeserializeSeed<'de> for Streamed<'_, S> {
     }
 }
 
-impl<'de, S: RecordSink> serde::de::Visitor<'de> for Streamed<'_, S> {
+impl<'de, S: RecordVisitor> serde::de::Visitor<'de> for Streamed<'_, S> {
     type Value = RecordHeader<'de>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -121,13 +121,16 @@ impl<'de, S: RecordSink> serde::de::Visitor<'de> for Streamed<'_, S> {
                     if std::mem::replace(&mut entries, true) {
                         return Err(A::Error::duplicate_field("entries"));
                     }
-                    map.next_value_seed(SinkSeq::<_, RecordEntry<'de>>(&mut *self.0, PhantomData))?;
+                    map.next_value_seed(VisitSeq::<_, RecordEntry<'de>>(
+                        &mut *self.0,
+                        PhantomData,
+                    ))?;
                 }
                 RecordField::Tallies => {
                     if std::mem::replace(&mut tallies, true) {
                         return Err(A::Error::duplicate_field("tallies"));
                     }
-                    map.next_value_seed(SinkSeq::<_, Tally<'de>>(&mut *self.0, PhantomData))?;
+                    map.next_value_seed(VisitSeq::<_, Tally<'de>>(&mut *self.0, PhantomData))?;
                 }
                 RecordField::Other => {
                     map.next_value::<serde::de::IgnoredAny>()?;
@@ -147,7 +150,9 @@ impl<'de, S: RecordSink> serde::de::Visitor<'de> for Streamed<'_, S> {
     }
 }
 
-impl<'de, S: RecordSink, T: SinkItem<'de>> serde::de::DeserializeSeed<'de> for SinkSeq<'_, S, T> {
+impl<'de, S: RecordVisitor, T: VisitItem<'de>> serde::de::DeserializeSeed<'de>
+    for VisitSeq<'_, S, T>
+{
     type Value = ();
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -155,7 +160,7 @@ impl<'de, S: RecordSink, T: SinkItem<'de>> serde::de::DeserializeSeed<'de> for S
     }
 }
 
-impl<'de, S: RecordSink, T: SinkItem<'de>> serde::de::Visitor<'de> for SinkSeq<'_, S, T> {
+impl<'de, S: RecordVisitor, T: VisitItem<'de>> serde::de::Visitor<'de> for VisitSeq<'_, S, T> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -227,12 +232,12 @@ impl RecordParser {
     /// Parses the record `data` like [`RecordParser::parse_padded`], but hands each entry and
     /// tally to `sink` as it is read and returns only the header (borrowed from the parser).
     /// `data` is left as it is: entries of the ingest's usual form are read straight from it,
-    /// decoding only what the sink needs ([`RecordSink::needs_all`]), and only the rest of the
+    /// decoding only what the sink needs ([`RecordVisitor::needs_all`]), and only the rest of the
     /// record is copied for simd-json and serde; a record not of that form is copied and read
-    /// whole by serde, after restarting the sink ([`RecordSink::restart`]). On error the sink
+    /// whole by serde, after restarting the sink ([`RecordVisitor::restart`]). On error the sink
     /// has seen part of the record: discard what it collected (the error's position may refer
     /// to the record without its entries).
-    pub fn parse_into<S: RecordSink>(
+    pub fn parse_into<S: RecordVisitor>(
         &mut self,
         data: &[u8],
         sink: &mut S,
