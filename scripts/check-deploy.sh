@@ -75,13 +75,15 @@ do_build() {
   echo "--- cargo lambda build --release $arch_flag ${BINARIES[*]/#/--bin }"
   local args=()
   for bin in "${BINARIES[@]}"; do args+=(--bin "$bin"); done
+  local out="${CARGO_TARGET_DIR:-target}/lambda"
+  for bin in "${BINARIES[@]}"; do rm -f "$out/$bin/bootstrap"; done # never check a stale build
   cargo lambda build --release "$arch_flag" "${args[@]}"
 
   # The artifacts SAM would zip: present, the right machine, and loadable on Amazon Linux 2023.
   local want_machine=X86-64
   [[ "$LAMBDA_ARCH" == arm64 ]] && want_machine=AArch64
   for bin in "${BINARIES[@]}"; do
-    local f="target/lambda/$bin/bootstrap"
+    local f="$out/$bin/bootstrap"
     [[ -x "$f" ]] || { log "$f was not produced"; return 1; }
     if command -v readelf >/dev/null; then
       readelf -h "$f" | grep -q "Machine:.*$want_machine" || { log "$f is not $LAMBDA_ARCH"; return 1; }
