@@ -1,16 +1,26 @@
 //! albwatch: Application Load Balancer access logs → timely, deduplicated 5xx alerts.
 //!
 //! # Layout
-//! - [`entry`], [`parser`], [`escape`]: the zero-copy ALB access-log line parser;
-//!   [`problems`]: counting malformed lines and field warnings, showing the first few.
-//! - [`decode`]: any reader (gzip with all members, or plain text) → numbered lines, on a
+//!
+//! In the order the data flows (`ARCHITECTURE.md` has the invariants and the boundaries):
+//!
+//! - [`alb`]: the access-log format: fields and their grammar, escapes, the zero-copy line
+//!   parser, the entry, its JSON form, ALB times, malformed-line reporting.
+//! - [`decode`]: any reader (gzip with all its members, or plain text) → numbered lines, on a
 //!   decoder thread so decompression and parsing overlap.
-//! - [`json`]: the NDJSON form of an entry printed by `albwatch parse`.
-//! - [`record`]: the versioned Kinesis record format shared by the ingest and the alerter
-//!   (`record/stream.rs`: the alerter's fast reader, straight from simd-json's tape).
-//! - [`ingest`]: S3 object → chunked, partitioned, loss-free Kinesis records (the `ingest` Lambda).
-//! - [`alert`]: Kinesis records → per-target windows → deduplicated Slack summaries (the `alerter` Lambda).
-//! - [`cli`]: the `albwatch` subcommands; `src/bin/*.rs` are thin adapters over these modules.
+//! - [`record`]: the versioned Kinesis record format shared by the ingest (writer) and the
+//!   alerter (reader, with its fast paths).
+//! - [`ingest`]: S3 event → objects → chunked, partitioned records → `PutRecords` (the `ingest`
+//!   Lambda).
+//! - [`kinesis`]: the bus: one classification of failed calls, and reading a stream as Lambda's
+//!   event source mapping does (`albwatch consume`, tests).
+//! - [`cwlogs`]: CloudWatch Logs subscription payloads and the patterns that pick log events.
+//! - [`alert`]: records → per-target windows → the alert rule and its state → notifications
+//!   (the `alerter` Lambda), and CloudWatch Logs alerts.
+//! - [`notify`]: the notification model, its Slack and terminal renderings, and delivery.
+//! - [`retry`], [`text`], [`telemetry`]: one backoff policy and deadline; cutting text; tracing.
+//! - [`cli`]: the `albwatch` subcommands (arguments and output). `src/bin/*.rs` are thin
+//!   adapters: tracing, clients built once, `run(service_fn(...))`.
 
 pub mod alb;
 pub mod alert;

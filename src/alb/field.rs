@@ -1,6 +1,6 @@
 //! The ALB access-log fields: their names and positions, and the grammar of their values.
 //!
-//! [`validate`] decides whether a value is in its documented domain; the value types
+//! `validate` decides whether a value is in its documented domain; the value types
 //! ([`HostPort`], [`Request`]) and their splitters are shared by the parser and the entry's
 //! accessors.
 

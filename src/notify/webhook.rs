@@ -141,7 +141,7 @@ impl SecretSource for aws_sdk_secretsmanager::Client {
 }
 
 /// Reads the webhook from [`URL_ENV`], else from the secret named by [`SECRET_ARN_ENV`].
-/// `Ok(None)` when neither is set (payloads are then logged, see [`LogNotifier`]).
+/// `Ok(None)` when neither is set (payloads are then logged, see [`LogNotifier`](super::destination::LogNotifier)).
 pub async fn webhook_from_env(
     secrets: &impl SecretSource,
 ) -> Result<Option<WebhookUrl>, WebhookConfigError> {
