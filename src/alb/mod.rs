@@ -7,6 +7,7 @@
 //! - [`entry`]: the parsed entry and its typed accessors.
 //! - [`json`]: an entry as NDJSON (`albwatch parse`, `all`-mode records).
 //! - [`problems`]: per-file tallies of malformed lines and field warnings, for capped reports.
+//! - [`synth`]: realistic synthetic lines (`albwatch gen`).
 //! - [`time`]: ALB timestamps and tally minutes as microseconds since the epoch.
 //!
 //! Nothing here knows about S3, Kinesis or alerts.
@@ -17,6 +18,7 @@ pub mod field;
 pub mod json;
 pub mod parse;
 pub mod problems;
+pub mod synth;
 pub mod time;
 
 pub use entry::{AlbEntry, ExtraFields};

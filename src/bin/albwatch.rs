@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => block_on(albwatch::cli::simulate::run(args)),
         Command::Replay(args) => block_on(albwatch::cli::replay::run(args)),
         Command::Consume(args) => block_on(albwatch::cli::consume::run(args)),
+        Command::Gen(args) => albwatch::cli::generate::run(args),
     };
     exit.into()
 }

@@ -2,6 +2,7 @@
 
 pub mod consume;
 pub mod exit;
+pub mod generate;
 pub mod inputs;
 pub mod parse;
 pub mod replay;
@@ -30,4 +31,6 @@ pub enum Command {
     /// Run the alerter Lambda's handler on a Kinesis stream and print (or post) the
     /// notifications.
     Consume(consume::ConsumeArgs),
+    /// Write realistic synthetic ALB access logs (benchmarks, trying albwatch out).
+    Gen(generate::GenArgs),
 }
