@@ -8,4 +8,5 @@ mod e2e_localstack;
 mod ingest_localstack;
 mod ingest_memory;
 mod localstack;
+mod runtime_api;
 mod simulate;
