@@ -81,7 +81,8 @@ fn event(records: &[Vec<u8>], first: u64) -> KinesisEvent {
     event
 }
 
-fn fast_policy() -> DeliveryPolicy {
+/// Millisecond backoffs, three attempts: for tests against a local Slack stand-in.
+pub(crate) fn fast_policy() -> DeliveryPolicy {
     DeliveryPolicy {
         retry: RetryPolicy {
             max_attempts: 3,

@@ -24,8 +24,9 @@ use albwatch::ingest::{Deadline, IngestConfig, IngestHandler, S3Source};
 use albwatch::kinesis::poller::read_to_tip;
 use albwatch::kinesis::stream::StreamClient;
 use albwatch::notify::notification::{Notification, Source, Status, TargetKind};
-use albwatch::notify::webhook::{DeliveryPolicy, SlackWebhook, WebhookUrl};
-use albwatch::retry::RetryPolicy;
+use albwatch::notify::webhook::{SlackWebhook, WebhookUrl};
+
+use crate::alerter_slack::fast_policy;
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::{Value, json};
@@ -279,19 +280,6 @@ fn notified_key(message: &aws_sdk_sqs::types::Message) -> Option<String> {
     let body: Value = serde_json::from_str(message.body()?).ok()?;
     let key = body["Records"][0]["s3"]["object"]["key"].as_str()?;
     decode_s3_event_key(key).ok()
-}
-
-fn fast_policy() -> DeliveryPolicy {
-    DeliveryPolicy {
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(40),
-        },
-        max_retry_after: Duration::from_secs(1),
-        min_attempt_time: Duration::from_millis(10),
-        default_budget: Duration::from_secs(20),
-    }
 }
 
 /// A Slack stand-in answering `ok` to every post.
