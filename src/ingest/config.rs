@@ -37,9 +37,11 @@ pub const KINESIS_MAX_PARTITION_KEY: usize = 256;
 /// Smallest accepted `ALBWATCH_MAX_RECORD_BYTES` (the deployment template's minimum).
 pub const MIN_RECORD_BYTES: usize = KIB;
 /// Default memory budget of the chunker's per-key state for one object (buffered entries,
-/// tallies, keys), whatever the number of partition keys: some 4,000 keys without buffered
-/// entries, where an ALB allows 1,000 targets by default.
-pub const DEFAULT_MAX_BUFFERED_BYTES: usize = MIB;
+/// tallies, keys), whatever the number of partition keys: some 8,000 keys without buffered
+/// entries, where an ALB allows 1,000 targets by default, and full 1 MiB records for a few
+/// busy targets in `all` mode (a smaller budget cuts them early, and the alerter then reads
+/// more, smaller records).
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 2 * MIB;
 /// Default number of `PutRecords` calls in flight at once.
 pub const DEFAULT_MAX_IN_FLIGHT_PUTS: usize = 4;
 

@@ -20,9 +20,9 @@ pub const LAMBDA_DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 /// A new `PutRecords` call starts only while fewer record bytes than this are in flight, so at
 /// most this plus one batch is in flight: small batches still go
 /// [`IngestConfig::max_in_flight_puts`] at a time, full batches
-/// ([`PUT_BATCH_BYTES`](crate::ingest::config::PUT_BATCH_BYTES)) two or three at a time (the SDK
+/// ([`PUT_BATCH_BYTES`](crate::ingest::config::PUT_BATCH_BYTES)) one or two at a time (the SDK
 /// holds some 2.4 more copies of a call's records while it runs).
-pub const IN_FLIGHT_BYTES_TO_START: usize = 2 << 20;
+pub const IN_FLIGHT_BYTES_TO_START: usize = 1 << 20;
 
 /// Counters of the put side.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
