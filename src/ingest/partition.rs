@@ -45,7 +45,10 @@ pub fn partition_key(entry: &AlbEntry<'_>, out: &mut String) -> KeyKind {
 /// Shortens `key` to at most [`KINESIS_MAX_PARTITION_KEY`] characters: the first characters,
 /// `#`, and 16 hex digits of a stable hash of the whole key. Shorter keys are left alone.
 pub fn fit_partition_key(key: &mut String) {
-    if key.chars().nth(KINESIS_MAX_PARTITION_KEY).is_none() {
+    // At most that many bytes is at most that many characters: the usual case, checked first.
+    if key.len() <= KINESIS_MAX_PARTITION_KEY
+        || key.chars().nth(KINESIS_MAX_PARTITION_KEY).is_none()
+    {
         return;
     }
     #[allow(deprecated)] // SipHash with fixed keys: stable across processes and builds.
