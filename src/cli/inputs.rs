@@ -69,6 +69,7 @@ pub fn expand(args: &[PathBuf], keep: impl Fn(&Path) -> bool) -> (Vec<Input>, Ve
         }
         match std::fs::metadata(arg) {
             Ok(meta) if meta.is_dir() => {
+                let before = inputs.len();
                 for entry in walkdir::WalkDir::new(arg).sort_by_file_name() {
                     match entry {
                         Ok(e) if e.file_type().is_file() && keep(e.path()) => {
@@ -80,6 +81,17 @@ pub fn expand(args: &[PathBuf], keep: impl Fn(&Path) -> bool) -> (Vec<Input>, Ve
                             source: e.into(),
                         }),
                     }
+                }
+                if inputs.len() == before {
+                    // Silence here would read as "no errors in these logs".
+                    errors.push(InputError {
+                        path: arg.display().to_string(),
+                        source: std::io::Error::other(
+                            "no files this command reads in this directory (see --help for the \
+                             names it looks for; a file named on the command line is read \
+                             whatever its name)",
+                        ),
+                    });
                 }
             }
             Ok(_) => inputs.push(Input::File(arg.clone())),
@@ -95,6 +107,22 @@ pub fn expand(args: &[PathBuf], keep: impl Fn(&Path) -> bool) -> (Vec<Input>, Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_with_nothing_to_read_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("alb-2245.log.gz.bak"), b"").unwrap();
+        let (inputs, errors) = expand(&[dir.path().to_path_buf()], is_log_file_name);
+        assert!(inputs.is_empty());
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("no files this command reads"),
+            "{}",
+            errors[0]
+        );
+    }
 
     #[test]
     fn walks_directories_sorted_and_filters() {
