@@ -136,8 +136,13 @@ fn a_directory_of_renamed_logs_is_an_error_not_a_quiet_success() {
     // A user who renamed the ALB's files: nothing matches the access-log name pattern.
     let dir = tempfile::tempdir().expect("temp dir");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incident");
-    let first = walk_first_gz(&src).expect("an incident file");
-    std::fs::copy(&first, dir.path().join("alb-2245.log.gz")).expect("copy");
+    let first = walkdir::WalkDir::new(&src)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.path().extension().is_some_and(|x| x == "gz"))
+        .expect("an incident file");
+    std::fs::copy(first.path(), dir.path().join("alb-2245.log.gz")).expect("copy");
     let (rows, err, code) = simulate_json(&[dir.path()]);
     assert!(rows.is_empty());
     assert_eq!(code, Some(2), "{err}");
@@ -146,21 +151,4 @@ fn a_directory_of_renamed_logs_is_an_error_not_a_quiet_success() {
     let (_, err, code) = simulate_json(&[&dir.path().join("alb-2245.log.gz")]);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("1 files (0 failed)"), "{err}");
-}
-
-fn walk_first_gz(dir: &Path) -> Option<std::path::PathBuf> {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&d).ok()?.filter_map(Result::ok).collect();
-        entries.sort_by_key(std::fs::DirEntry::path);
-        for e in entries {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "gz") {
-                return Some(p);
-            }
-        }
-    }
-    None
 }
