@@ -25,6 +25,7 @@
 pub mod alb;
 pub mod alert;
 pub mod cli;
+pub mod clock;
 pub mod cwlogs;
 pub mod decode;
 pub mod ingest;

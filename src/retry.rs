@@ -78,6 +78,15 @@ impl Deadline {
         self.0
     }
 
+    /// The earlier of two deadlines.
+    #[must_use]
+    pub fn earliest(self, other: Self) -> Self {
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => Self(Some(a.min(b))),
+            (a, b) => Self(a.or(b)),
+        }
+    }
+
     /// Whether the deadline has passed.
     #[must_use]
     pub fn passed(self) -> bool {

@@ -1,67 +1,76 @@
-//! The alert engine: Kinesis records → windows → notifications. Shared by the `alerter` Lambda
-//! and the CLI (`simulate`, `consume`).
+//! The alert engine: Kinesis records → windows in a [`StateStore`] → claimed notifications.
+//! Shared by the `alerter` Lambda and the CLI (`simulate`, `consume`).
 //!
 //! # Use
 //!
 //! ```no_run
-//! # use albwatch::alert::{config::AlertConfig, engine::Engine};
-//! # fn deliver(_: &[albwatch::notify::notification::Notification]) -> bool { true }
+//! # use std::sync::Arc;
+//! # use albwatch::alert::{config::AlertConfig, engine::Engine, store::memory::MemoryStore};
+//! # use albwatch::clock::SystemClock;
+//! # async fn deliver(_: &[albwatch::alert::engine::Claim]) -> bool { true }
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! # let records: Vec<Vec<u8>> = Vec::new();
-//! let engine = Engine::new(AlertConfig::default())?;
+//! let config = AlertConfig::default();
+//! let store = MemoryStore::new(config.dedupe_capacity);
+//! let engine = Engine::new(config, store, Arc::new(SystemClock))?;
+//! let batch = engine.batch(); // this invocation's records, aggregated per key
 //! for data in &records {
-//!     if let Err(poison) = engine.ingest_bytes(data) {
+//!     if let Err(poison) = batch.ingest_bytes(data) {
 //!         eprintln!("skipping a poison record: {poison}");
 //!     }
 //! }
-//! let pending = engine.evaluate(); // what should be announced now
-//! if deliver(&pending) {
-//!     engine.commit(&pending); // mark as announced; only after delivery
-//! }
-//! engine.finish(); // end of input (simulate): every window becomes final
-//! let last = engine.evaluate();
-//! # Ok::<(), albwatch::alert::config::AlertConfigError>(())
+//! let committed = engine.commit(batch).await; // counts land first, whatever Slack does
+//! let evaluation = engine.evaluate_all().await; // decide, queue and claim what is due
+//! let delivered = deliver(&evaluation.claims).await;
+//! engine.settle(&evaluation.claims, delivered).await; // confirm, or back off
+//! # Ok(()) }
 //! ```
 //!
 //! # Semantics
 //!
-//! - Records are dropped as duplicates by [`RecordHeader::dedupe_key`] (a bounded
-//!   [`DedupeSet`]); poison records (unparseable, other version) are counted and returned as
-//!   errors, never panicking.
-//! - Windows, lateness and watermarks: see [`super::window`]. Firing, escalation, repeat and
-//!   resolution: see [`super::state`].
-//! - [`Engine::evaluate`] folds the final windows, evicts them, and returns the pending
-//!   announcements; it does not change what counts as announced, so calling it again gives the
-//!   same answer. [`Engine::commit`] records delivered notifications. A failed delivery is thus
-//!   retried by the next `evaluate`, whichever records arrive in between, and a delivered one is
-//!   never sent twice.
-//! - All timings (repeat interval, staleness) are measured in event time, the load balancer's
-//!   watermark, so replays and simulations are deterministic.
-//! - State lives in process memory. A Lambda cold start forgets it: a target that is still
-//!   firing may be announced again (a duplicate, never a loss).
-//!
-//! The engine is `Send + Sync`: ingestion takes `&self` and may run on several threads;
-//! `evaluate` and `finish` briefly exclude ingestion.
+//! - **Counting** ([`Engine::commit`]): every record is counted into per-window deltas in a
+//!   per-invocation [`Batch`] (a [`DashMap`] keyed by key), then added to the store key by key,
+//!   each record atomically and at most once ([`RecordHeader::dedupe_key`]). Windows already
+//!   final by the load balancer's stored watermark, or frozen by an evaluation, are dropped as
+//!   late. The watermark then moves to the latest time counted.
+//! - **Evaluation** ([`Engine::evaluate`]): for each key touched by the batch and each active
+//!   key of the load balancer, final windows (by the *stored* watermark, so every environment
+//!   agrees) are frozen and folded into the key's ledger in start order; the decision
+//!   ([`KeyTrack::decide`]) is queued in the ledger's outbox and the announced state updated;
+//!   due notifications are claimed; all of it in one conditional ledger write (see
+//!   [`super::ledger`]). A lost race re-reads and decides again.
+//! - **Delivery** is the caller's; [`Engine::settle`] confirms the delivered claims or releases
+//!   them with a backoff. Nothing is ever announced twice by two evaluations, and nothing
+//!   decided is lost.
+//! - Announcement timings (repeat interval, staleness) run in event time, the load balancer's
+//!   watermark, so replays and simulations are deterministic; retries of a failed delivery and
+//!   claim leases run on the wall clock ([`Clock`]).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::Utc;
+use dashmap::DashMap;
 
 use crate::alb::time::micros_to_datetime;
 use crate::alert::config::{AlertConfig, AlertConfigError};
-use crate::alert::dedupe::DedupeSet;
+use crate::alert::ledger::{Ledger, Outgoing};
 use crate::alert::state::{Dated, Decision, Delivered, KeyTrack, OpenView, Timing};
-use crate::alert::window::{AddOutcome, KeyId, Pending, WindowAgg, WindowKey, Windows};
+use crate::alert::store::{Progress, RecordCounts, StateStore, StoreError};
+use crate::alert::window::{KeyId, Pending, WindowAgg};
+use crate::clock::Clock;
 use crate::notify::notification::{Notification, Source, Status, TargetKind};
 use crate::record::{KeyKind, Record, RecordError, RecordHeader, RecordParser};
 
 /// A parser whose buffers grew larger than this is released after use.
 const MAX_RETAINED_SCRATCH: usize = 4 << 20;
 
+/// Conditional ledger writes tried before leaving a key to the environment that keeps winning.
+const SAVE_ATTEMPTS: usize = 4;
+
 thread_local! {
-    /// What [`Engine::ingest_bytes`] reuses from one record to the next on a thread.
+    /// What [`Batch::ingest_bytes`] reuses from one record to the next on a thread.
     static PARSER: RefCell<Option<RecordParser>> = const { RefCell::new(None) };
 }
 
@@ -70,18 +79,7 @@ thread_local! {
 #[error("poison record: {0}")]
 pub struct PoisonRecord(#[from] pub RecordError);
 
-/// What ingesting one record did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ingested {
-    /// The record's load balancer.
-    pub load_balancer: Arc<str>,
-    /// The record was seen before and ignored.
-    pub duplicate: bool,
-    /// What was counted (all zero for a duplicate).
-    pub added: AddOutcome,
-}
-
-/// Engine-wide counters since start.
+/// What was counted, added up over records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Records parsed (duplicates included, poison excluded).
@@ -106,83 +104,173 @@ pub struct Counters {
     pub future: u64,
 }
 
-#[derive(Debug, Default)]
-struct AtomicCounters {
-    records: AtomicU64,
+impl Counters {
+    /// Adds `other` into `self`.
+    pub fn add(&mut self, other: &Counters) {
+        self.records += other.records;
+        self.poison += other.poison;
+        self.duplicates += other.duplicates;
+        self.entries += other.entries;
+        self.entries_5xx += other.entries_5xx;
+        self.tallies += other.tallies;
+        self.late_entries += other.late_entries;
+        self.late_tallies += other.late_tallies;
+        self.invalid_times += other.invalid_times;
+        self.future += other.future;
+    }
+}
+
+/// One invocation's records, counted per key before they reach the store.
+#[derive(Debug)]
+pub struct Batch {
+    keys: DashMap<KeyId, Vec<RecordCounts>>,
+    window_us: i64,
+    now_us: i64,
     poison: AtomicU64,
-    duplicates: AtomicU64,
-    entries: AtomicU64,
-    entries_5xx: AtomicU64,
-    tallies: AtomicU64,
-    late_entries: AtomicU64,
-    late_tallies: AtomicU64,
     invalid_times: AtomicU64,
     future: AtomicU64,
 }
 
-impl AtomicCounters {
-    fn add(&self, a: &AddOutcome) {
-        let add = |c: &AtomicU64, n: u64| {
-            if n > 0 {
-                c.fetch_add(n, Ordering::Relaxed);
+impl Batch {
+    /// Parses one record with the thread's reused [`RecordParser`] and counts it; returns its
+    /// key. Takes `&self`: records may be counted on several threads.
+    pub fn ingest_bytes(&self, data: &[u8]) -> Result<KeyId, PoisonRecord> {
+        PARSER.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let parser = cell.get_or_insert_with(RecordParser::default);
+            // Counted while parsing into a per-record `Pending`, kept only if the whole record
+            // is valid.
+            let mut pending = Pending::new(self.window_us, self.now_us);
+            let result = match parser.parse_into(data, &mut pending) {
+                Ok(header) => Ok(self.add(&header, pending)),
+                Err(e) => {
+                    self.poison.fetch_add(1, Ordering::Relaxed);
+                    Err(PoisonRecord(e))
+                }
+            };
+            if parser.capacity() > MAX_RETAINED_SCRATCH {
+                *cell = None;
             }
-        };
-        add(&self.entries, a.entries);
-        add(&self.entries_5xx, a.entries_5xx);
-        add(&self.tallies, a.tallies);
-        add(&self.late_entries, a.late_entries);
-        add(&self.late_tallies, a.late_tallies);
-        add(&self.invalid_times, a.invalid_times);
-        add(&self.future, a.future);
+            result
+        })
     }
 
-    fn snapshot(&self) -> Counters {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        Counters {
-            records: get(&self.records),
-            poison: get(&self.poison),
-            duplicates: get(&self.duplicates),
-            entries: get(&self.entries),
-            entries_5xx: get(&self.entries_5xx),
-            tallies: get(&self.tallies),
-            late_entries: get(&self.late_entries),
-            late_tallies: get(&self.late_tallies),
-            invalid_times: get(&self.invalid_times),
-            future: get(&self.future),
-        }
+    /// Counts a parsed record; returns its key.
+    pub fn ingest(&self, record: &Record<'_>) -> KeyId {
+        let mut pending = Pending::new(self.window_us, self.now_us);
+        pending.add_record(record);
+        self.add(&record.header, pending)
+    }
+
+    fn add(&self, header: &RecordHeader<'_>, pending: Pending) -> KeyId {
+        self.invalid_times
+            .fetch_add(pending.invalid_times(), Ordering::Relaxed);
+        self.future.fetch_add(pending.future(), Ordering::Relaxed);
+        let key = KeyId {
+            load_balancer: Arc::from(&*header.elb),
+            key: Arc::from(&*header.partition_key),
+        };
+        self.keys
+            .entry(key.clone())
+            .or_default()
+            .push(pending.into_counts(header));
+        key
+    }
+
+    /// Records counted so far (poison excluded).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.keys.iter().map(|k| k.value().len()).sum()
+    }
+
+    /// Whether no record was counted.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 }
 
-/// Records → windows → pending notifications, with announcement state. See the module docs.
+/// What [`Engine::commit`] did.
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// What was counted.
+    pub counters: Counters,
+    /// Every key of the batch (duplicates included), per load balancer.
+    pub touched: BTreeMap<Arc<str>, BTreeSet<Arc<str>>>,
+    /// Keys whose counts could not be written (their records must be retried).
+    pub failed: Vec<(KeyId, StoreError)>,
+}
+
+/// Notifications of one key this environment claimed and must now deliver, then
+/// [`Engine::settle`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    /// The key.
+    pub key: KeyId,
+    /// Its claimed notifications, in order.
+    pub outgoing: Vec<Outgoing>,
+}
+
+impl Claim {
+    /// Claims grouped by load balancer, keeping the order of first appearance.
+    #[must_use]
+    pub fn by_load_balancer(claims: Vec<Claim>) -> Vec<(String, Vec<Claim>)> {
+        let mut groups: Vec<(String, Vec<Claim>)> = Vec::new();
+        for claim in claims {
+            let lb = &*claim.key.load_balancer;
+            match groups.iter_mut().find(|(g, _)| g == lb) {
+                Some((_, g)) => g.push(claim),
+                None => groups.push((lb.to_owned(), vec![claim])),
+            }
+        }
+        groups
+    }
+
+    /// The notifications.
+    pub fn notifications(&self) -> impl Iterator<Item = &Notification> {
+        self.outgoing.iter().map(|o| &o.notification)
+    }
+}
+
+/// What an evaluation claimed, and the keys it could not evaluate.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    /// Claimed notifications, sorted by load balancer and key.
+    pub claims: Vec<Claim>,
+    /// Keys whose state could not be read or written (evaluated again next time).
+    pub failed: Vec<(KeyId, StoreError)>,
+}
+
+impl Evaluation {
+    fn absorb(&mut self, other: Evaluation) {
+        self.claims.extend(other.claims);
+        self.failed.extend(other.failed);
+    }
+}
+
+/// Records → stored windows → claimed notifications. See the module docs.
 #[derive(Debug)]
-pub struct Engine {
+pub struct Engine<S> {
     config: AlertConfig,
     timing: Timing,
-    windows: Windows,
-    dedupe: Mutex<DedupeSet>,
-    keys: Mutex<HashMap<KeyId, KeyTrack>>,
-    /// Ingestion holds it shared; folding final windows holds it exclusively, so a window is
-    /// never written while it is being folded.
-    gate: RwLock<()>,
-    counters: AtomicCounters,
+    store: S,
+    clock: Arc<dyn Clock>,
+    counters: Mutex<Counters>,
+    /// End of the latest window counted per load balancer (for [`Engine::finish`]).
+    latest_end: Mutex<HashMap<Arc<str>, i64>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Engine {
-    /// An engine with `config` (validated).
-    pub fn new(config: AlertConfig) -> Result<Self, AlertConfigError> {
+impl<S: StateStore> Engine<S> {
+    /// An engine with `config` (validated) over `store`.
+    pub fn new(config: AlertConfig, store: S, clock: Arc<dyn Clock>) -> Result<Self, AlertConfigError> {
         config.validate()?;
         Ok(Self {
             timing: Timing::of(&config),
-            windows: Windows::new(config.window_seconds, config.allowed_lateness_seconds),
-            dedupe: Mutex::new(DedupeSet::new(config.dedupe_capacity)),
-            keys: Mutex::new(HashMap::new()),
-            gate: RwLock::new(()),
-            counters: AtomicCounters::default(),
             config,
+            store,
+            clock,
+            counters: Mutex::default(),
+            latest_end: Mutex::default(),
         })
     }
 
@@ -192,210 +280,323 @@ impl Engine {
         &self.config
     }
 
-    /// Parses and ingests one record with the thread's reused [`RecordParser`] (which copies
-    /// only the part of the record that simd-json reads).
-    pub fn ingest_bytes(&self, data: &[u8]) -> Result<Ingested, PoisonRecord> {
-        PARSER.with(|cell| {
-            let mut cell = cell.borrow_mut();
-            let parser = cell.get_or_insert_with(RecordParser::default);
-            // Counted while parsing into a per-record `Pending`, merged only if the whole
-            // record is valid and not a duplicate.
-            let mut pending = self.windows.pending(Utc::now().timestamp_micros());
-            let result = match parser.parse_into(data, &mut pending) {
-                Ok(header) => Ok(self.ingest_pending(&header, pending)),
-                Err(e) => Err(self.poison(e)),
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The wall clock.
+    #[must_use]
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    /// An empty batch for this invocation's records.
+    #[must_use]
+    pub fn batch(&self) -> Batch {
+        Batch {
+            keys: DashMap::new(),
+            window_us: self.timing.window_us,
+            now_us: self.clock.now_us(),
+            poison: AtomicU64::new(0),
+            invalid_times: AtomicU64::new(0),
+            future: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts since start.
+    #[must_use]
+    pub fn counters(&self) -> Counters {
+        *self.counters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds a batch's counts to the store (each record atomically and at most once), then moves
+    /// the watermarks. A key whose write fails is reported in [`Committed::failed`]; the others
+    /// land.
+    pub async fn commit(&self, batch: Batch) -> Committed {
+        let now_us = self.clock.now_us();
+        let mut out = Committed::default();
+        let c = &mut out.counters;
+        c.poison = batch.poison.into_inner();
+        c.invalid_times = batch.invalid_times.into_inner();
+        c.future = batch.future.into_inner();
+        let mut keys: Vec<(KeyId, Vec<RecordCounts>)> = batch.keys.into_iter().collect();
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut progress: HashMap<Arc<str>, Option<Progress>> = HashMap::new();
+        // Per load balancer: latest time counted, and whether any new record arrived.
+        let mut advanced: BTreeMap<Arc<str>, Option<i64>> = BTreeMap::new();
+        for (key, mut records) in keys {
+            out.touched
+                .entry(Arc::clone(&key.load_balancer))
+                .or_default()
+                .insert(Arc::clone(&key.key));
+            c.records += records.len() as u64;
+            let before = records.len();
+            records.sort_by_key(|r| r.id);
+            records.dedup_by_key(|r| r.id);
+            c.duplicates += (before - records.len()) as u64;
+            let p = match progress.get(&key.load_balancer) {
+                Some(p) => *p,
+                None => match self.store.progress(&key.load_balancer).await {
+                    Ok(p) => *progress.entry(Arc::clone(&key.load_balancer)).or_insert(p),
+                    Err(e) => {
+                        out.failed.push((key, e));
+                        continue;
+                    }
+                },
             };
-            if parser.capacity() > MAX_RETAINED_SCRATCH {
-                *cell = None;
+            // Windows already final are late: drop them before writing.
+            for r in &mut records {
+                r.windows.retain(|w| {
+                    let late = p.is_some_and(|p| self.timing.is_final(w.start_us, p.final_us));
+                    if late {
+                        c.late_entries += w.entries;
+                        c.late_tallies += w.tallies;
+                    }
+                    !late
+                });
             }
-            result
+            let report = match self.store.add_counts(&key, &records).await {
+                Ok(report) => report,
+                Err(e) => {
+                    out.failed.push((key, e));
+                    continue;
+                }
+            };
+            c.duplicates += report.duplicates.len() as u64;
+            let mut latest = None;
+            let mut arrived = false;
+            for r in &records {
+                if report.duplicates.contains(&r.id) {
+                    continue;
+                }
+                arrived = true;
+                for w in &r.windows {
+                    if report.late.contains(&(r.id, w.start_us)) {
+                        c.late_entries += w.entries;
+                        c.late_tallies += w.tallies;
+                        continue;
+                    }
+                    c.entries += w.entries;
+                    c.entries_5xx += w.entries_5xx;
+                    c.tallies += w.tallies;
+                    latest = latest.max(Some(w.max_time_us));
+                    self.note_window_end(&key.load_balancer, w.start_us);
+                }
+            }
+            if arrived {
+                let slot = advanced.entry(Arc::clone(&key.load_balancer)).or_default();
+                *slot = (*slot).max(latest);
+            }
+        }
+        for (lb, seen) in advanced {
+            if let Err(e) = self.store.advance(&lb, seen, now_us).await {
+                // The counts landed; the watermark moves with the next batch.
+                tracing::warn!(load_balancer = %lb, error = %e, "could not move the watermark");
+            }
+        }
+        self.counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add(&out.counters);
+        out
+    }
+
+    fn note_window_end(&self, lb: &Arc<str>, start_us: i64) {
+        let end = start_us.saturating_add(self.timing.window_us);
+        let mut ends = self.latest_end.lock().unwrap_or_else(PoisonError::into_inner);
+        let e = ends.entry(Arc::clone(lb)).or_insert(end);
+        *e = (*e).max(end);
+    }
+
+    /// Evaluates the `touched` keys and the active keys of one load balancer.
+    pub async fn evaluate(&self, load_balancer: &str, touched: &BTreeSet<Arc<str>>) -> Evaluation {
+        let mut out = Evaluation::default();
+        let lb: Arc<str> = Arc::from(load_balancer);
+        let fail_all = |e: StoreError, out: &mut Evaluation| {
+            let key = KeyId {
+                load_balancer: Arc::clone(&lb),
+                key: Arc::from(""),
+            };
+            out.failed.push((key, e));
+        };
+        let progress = match self.store.progress(load_balancer).await {
+            Ok(Some(p)) => p,
+            Ok(None) => Progress::default(),
+            Err(e) => {
+                fail_all(e, &mut out);
+                return out;
+            }
+        };
+        let mut keys = touched.clone();
+        match self.store.active_keys(load_balancer).await {
+            Ok(active) => keys.extend(active),
+            Err(e) => fail_all(e, &mut out),
+        }
+        for key in keys {
+            let id = KeyId {
+                load_balancer: Arc::clone(&lb),
+                key,
+            };
+            match self.evaluate_key(&id, progress).await {
+                Ok(outgoing) if outgoing.is_empty() => {}
+                Ok(outgoing) => out.claims.push(Claim { key: id, outgoing }),
+                Err(e) => out.failed.push((id, e)),
+            }
+        }
+        out
+    }
+
+    /// Evaluates every load balancer in the store (all their active keys).
+    pub async fn evaluate_all(&self) -> Evaluation {
+        let mut out = Evaluation::default();
+        match self.store.load_balancers().await {
+            Ok(lbs) => {
+                for (lb, _) in lbs {
+                    out.absorb(self.evaluate(&lb, &BTreeSet::new()).await);
+                }
+            }
+            Err(e) => out.failed.push((
+                KeyId {
+                    load_balancer: Arc::from(""),
+                    key: Arc::from(""),
+                },
+                e,
+            )),
+        }
+        out
+    }
+
+    /// Folds, decides, queues and claims for one key, in one conditional ledger write.
+    async fn evaluate_key(&self, id: &KeyId, progress: Progress) -> Result<Vec<Outgoing>, StoreError> {
+        let t = &self.timing;
+        for _ in 0..SAVE_ATTEMPTS {
+            let now_us = self.clock.now_us();
+            let stored = self.store.ledger(id).await?;
+            let version = stored.as_ref().map(|v| v.version);
+            let mut ledger = stored.map_or_else(|| Ledger::new(KeyKind::Target), |v| v.value);
+            let before = ledger.clone();
+            let mut view = OpenView::default();
+            for w in self.store.windows(id, ledger.folded_through_us).await? {
+                if t.is_final(w.start_us, progress.final_us) {
+                    let agg = if w.frozen {
+                        w.agg
+                    } else {
+                        match self.store.freeze(id, w.start_us).await? {
+                            Some(agg) => agg,
+                            None => continue,
+                        }
+                    };
+                    ledger.track.fold(w.start_us, agg, t);
+                    ledger.folded_through_us = Some(w.start_us);
+                } else {
+                    ledger.track.note(&w.agg);
+                    view.add(
+                        Dated {
+                            start_us: w.start_us,
+                            end_us: w.start_us.saturating_add(t.window_us),
+                            agg: w.agg,
+                        },
+                        &t.rule,
+                    );
+                }
+            }
+            ledger
+                .track
+                .close_if_stale(view.has_open, progress.seen_us, t);
+            for decision in ledger.track.decide(&view, progress.seen_us, t) {
+                let n = notification(id, &ledger.track, decision);
+                ledger.track.apply(&delivered(&n), progress.seen_us);
+                ledger.enqueue(n, now_us);
+            }
+            let claimed = ledger.claim_due(now_us);
+            if ledger == before || self.store.save_ledger(id, &ledger, version).await? {
+                return Ok(claimed);
+            }
+            tracing::debug!(load_balancer = %id.load_balancer, key = %id.key, "ledger written by another environment; deciding again");
+        }
+        tracing::info!(load_balancer = %id.load_balancer, key = %id.key, "left to the environment that keeps writing this ledger");
+        Ok(Vec::new())
+    }
+
+    /// Reads a key's ledger (a new one of `kind` if none), applies `change` at the wall clock's
+    /// now, and writes it back with the version check, trying again from the read when another
+    /// environment wrote first. Returns what `change` returned in the attempt that was written.
+    pub async fn update_ledger<T: Send>(
+        &self,
+        id: &KeyId,
+        kind: KeyKind,
+        mut change: impl FnMut(&mut Ledger, i64) -> T + Send,
+    ) -> Result<T, StoreError> {
+        for _ in 0..SAVE_ATTEMPTS {
+            let now_us = self.clock.now_us();
+            let stored = self.store.ledger(id).await?;
+            let version = stored.as_ref().map(|v| v.version);
+            let mut ledger = stored.map_or_else(|| Ledger::new(kind), |v| v.value);
+            let before = ledger.clone();
+            let result = change(&mut ledger, now_us);
+            if ledger == before || self.store.save_ledger(id, &ledger, version).await? {
+                return Ok(result);
+            }
+        }
+        Err(StoreError::Backend {
+            op: "save ledger",
+            message: format!("the ledger of {} kept changing", id.key),
         })
     }
 
-    /// Parses (in place: `data` is overwritten) and ingests one record.
-    pub fn ingest_slice(&self, data: &mut [u8]) -> Result<Ingested, PoisonRecord> {
-        match Record::from_slice(data) {
-            Ok(record) => Ok(self.ingest(&record)),
-            Err(e) => Err(self.poison(e)),
-        }
-    }
-
-    fn poison(&self, e: RecordError) -> PoisonRecord {
-        self.counters.poison.fetch_add(1, Ordering::Relaxed);
-        PoisonRecord(e)
-    }
-
-    /// Ingests a parsed record: drops it if it is a duplicate, else counts it into windows.
-    pub fn ingest(&self, record: &Record<'_>) -> Ingested {
-        let mut pending = self.windows.pending(Utc::now().timestamp_micros());
-        pending.add_record(record);
-        self.ingest_pending(&record.header, pending)
-    }
-
-    /// Drops a record if it is a duplicate, else merges its counts into the windows.
-    fn ingest_pending(&self, header: &RecordHeader<'_>, pending: Pending) -> Ingested {
-        self.counters.records.fetch_add(1, Ordering::Relaxed);
-        let load_balancer: Arc<str> = Arc::from(&*header.elb);
-        if !lock(&self.dedupe).insert(header.dedupe_key()) {
-            self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
-            return Ingested {
-                load_balancer,
-                duplicate: true,
-                added: AddOutcome::default(),
-            };
-        }
-        let added = {
-            let _shared = self.gate.read().unwrap_or_else(PoisonError::into_inner);
-            self.windows.commit(header, pending)
-        };
-        self.counters.add(&added);
-        Ingested {
-            load_balancer,
-            duplicate: false,
-            added,
-        }
-    }
-
-    /// Whether a record with this header was already ingested (and is still remembered).
-    #[must_use]
-    pub fn is_duplicate(&self, header: &RecordHeader<'_>) -> bool {
-        lock(&self.dedupe).contains(header.dedupe_key())
-    }
-
-    /// Folds final windows, evicts them and idle keys, and returns what should be announced
-    /// now, sorted by load balancer and key. Does not mark anything as announced: deliver the
-    /// notifications, then [`Engine::commit`] those that were delivered.
-    pub fn evaluate(&self) -> Vec<Notification> {
-        let _exclusive = self.gate.write().unwrap_or_else(PoisonError::into_inner);
-        let mut keys = lock(&self.keys);
-        let views = self.advance(&mut keys);
-        let mut ids: Vec<&KeyId> = keys.keys().collect();
-        ids.sort();
-        let empty = OpenView::default();
-        let mut out = Vec::new();
-        for id in ids {
-            let track = &keys[id];
-            let Some(wm) = self.windows.watermark(&id.load_balancer) else {
-                continue;
-            };
-            let view = views.get(id).unwrap_or(&empty);
-            for decision in track.decide(view, wm.seen_us, &self.timing) {
-                out.push(notification(id, track, decision));
+    /// Confirms (`delivered`) or releases with a backoff the claimed notifications.
+    pub async fn settle(&self, claims: &[Claim], delivered: bool) -> Vec<(KeyId, StoreError)> {
+        let mut failed = Vec::new();
+        for claim in claims {
+            let ids: Vec<u64> = claim.outgoing.iter().map(|o| o.id).collect();
+            if let Err(e) = self.settle_key(&claim.key, &ids, delivered).await {
+                failed.push((claim.key.clone(), e));
             }
         }
-        out
+        failed
     }
 
-    /// Records that `delivered` notifications (from [`Engine::evaluate`]) reached their
-    /// audience: firing ones start or refresh the key's firing state (count, event time),
-    /// resolved ones end it. Call it only after successful delivery.
-    pub fn commit(&self, delivered: &[Notification]) {
-        let mut keys = lock(&self.keys);
-        for n in delivered {
-            let id = KeyId {
-                load_balancer: Arc::from(n.load_balancer.as_str()),
-                key: Arc::from(n.target.as_str()),
-            };
-            let Some(track) = keys.get_mut(&id) else {
-                tracing::debug!(load_balancer = %n.load_balancer, target = %n.target, "commit for an unknown key ignored");
-                continue;
-            };
-            let seen_us = self
-                .windows
-                .watermark(&id.load_balancer)
-                .map_or(0, |wm| wm.seen_us);
-            let d = match n.status {
-                Status::Firing => Delivered::Firing { count: n.count_5xx },
-                Status::Resolved => Delivered::Resolved {
-                    end_us: n.window_end.timestamp_micros(),
-                },
-            };
-            track.apply(&d, seen_us);
-        }
-    }
-
-    /// End of input: makes every window final (without moving the event-time clock used for
-    /// repeat intervals), so the next [`Engine::evaluate`] can announce resolutions whose
-    /// recovery windows would otherwise wait for later data. Data arriving afterwards for those
-    /// windows is late.
-    pub fn finish(&self) {
-        let _exclusive = self.gate.write().unwrap_or_else(PoisonError::into_inner);
-        for (lb, end) in self.windows.latest_window_ends() {
-            self.windows.flush(&lb, end);
-        }
-    }
-
-    /// Counters since start.
-    #[must_use]
-    pub fn counters(&self) -> Counters {
-        self.counters.snapshot()
-    }
-
-    /// Open windows held (memory is proportional to this plus [`Engine::key_count`]).
-    #[must_use]
-    pub fn window_count(&self) -> usize {
-        self.windows.len()
-    }
-
-    /// Keys with remembered state (open windows, an episode, or a firing announcement).
-    #[must_use]
-    pub fn key_count(&self) -> usize {
-        lock(&self.keys).len()
-    }
-
-    /// A load balancer's event-time watermark (latest accepted entry or tally time).
-    #[must_use]
-    pub fn watermark(&self, load_balancer: &str) -> Option<chrono::DateTime<Utc>> {
-        self.windows
-            .watermark(load_balancer)
-            .map(|wm| micros_to_datetime(wm.seen_us))
-    }
-
-    /// A copy of every open window, sorted by key and start (for tests and debugging).
-    #[must_use]
-    pub fn windows_snapshot(&self) -> Vec<(WindowKey, WindowAgg)> {
-        let mut out = Vec::with_capacity(self.windows.len());
-        self.windows
-            .for_each(|k, w| out.push((k.clone(), w.clone())));
-        out.sort_by(|(a, _), (b, _)| a.id.cmp(&b.id).then(a.start_us.cmp(&b.start_us)));
-        out
-    }
-
-    /// Folds final windows into their keys (in start order), closes stale episodes, drops idle
-    /// keys, and returns what the remaining open windows show per key.
-    fn advance(&self, keys: &mut HashMap<KeyId, KeyTrack>) -> HashMap<KeyId, OpenView> {
-        let t = &self.timing;
-        for (wk, agg) in self.windows.take_final() {
-            keys.entry(wk.id)
-                .or_insert_with(|| KeyTrack::new(agg.key_kind))
-                .fold(wk.start_us, agg, t);
-        }
-        let mut views: HashMap<KeyId, OpenView> = HashMap::new();
-        self.windows.for_each(|wk, agg| {
-            keys.entry(wk.id.clone())
-                .or_insert_with(|| KeyTrack::new(agg.key_kind))
-                .note(agg);
-            let view = views.entry(wk.id.clone()).or_default();
-            // Clone only windows that may be kept (crossing ones are few).
-            let window = |agg: &WindowAgg| Dated {
-                start_us: wk.start_us,
-                end_us: wk.start_us.saturating_add(t.window_us),
-                agg: agg.clone(),
-            };
-            if t.rule.crosses(agg) {
-                view.add(window(agg), &t.rule);
+    async fn settle_key(&self, id: &KeyId, ids: &[u64], delivered: bool) -> Result<(), StoreError> {
+        let jitter = fastrand::f64();
+        self.update_ledger(id, KeyKind::Target, |ledger, now_us| {
+            if delivered {
+                ledger.confirm(ids);
             } else {
-                view.has_open = true;
+                ledger.release(ids, now_us, jitter);
             }
-        });
-        keys.retain(|id, track| {
-            let has_open = views.contains_key(id);
-            if let Some(wm) = self.windows.watermark(&id.load_balancer) {
-                track.close_if_stale(has_open, wm.seen_us, t);
-            }
-            !track.is_idle(has_open)
-        });
-        views
+        })
+        .await
+    }
+
+    /// End of input: makes every window counted so far final (without moving the event-time
+    /// clock used for repeat intervals), so the next evaluation can announce resolutions whose
+    /// recovery windows would otherwise wait for later data.
+    pub async fn finish(&self) -> Result<(), StoreError> {
+        let ends: Vec<(Arc<str>, i64)> = self
+            .latest_end
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(lb, end)| (Arc::clone(lb), *end))
+            .collect();
+        for (lb, end) in ends {
+            self.store
+                .flush(&lb, end.saturating_add(self.timing.lateness_us))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// What a delivered notification changes in the announced state.
+fn delivered(n: &Notification) -> Delivered {
+    match n.status {
+        Status::Firing => Delivered::Firing { count: n.count_5xx },
+        Status::Resolved => Delivered::Resolved {
+            end_us: n.window_end.timestamp_micros(),
+        },
     }
 }
 

@@ -1,28 +1,24 @@
-//! The alerter Lambda's logic: a `KinesisEvent` → [`Engine`] → one Slack message per load
-//! balancer → a partial batch response.
+//! The alerter Lambda's logic: a `KinesisEvent` → counts in the state store → evaluation →
+//! delivery within a bounded slice → a partial batch response. Also the scheduled check (log
+//! silence, pending retries, keys nobody touches) and direct `awslogs` events.
 //!
 //! # Failure policy
 //!
+//! - **Counting never waits for Slack.** A batch's counts are committed to the store first.
+//!   Only a store failure (after the SDK's retries) reports records in `batchItemFailures`
+//!   (the lowest sequence number of that load balancer's records in the batch, so Lambda
+//!   retries from there; the retried records that did land are duplicates and add nothing).
 //! - **Poison records** (unparseable, unknown version) are counted, logged with their sequence
-//!   number and skipped; they never block the shard and are never reported as failures.
-//! - **Delivered**: the load balancer's notifications are committed (not announced again).
-//! - **Rejected by Slack** (400/403/404/410: `invalid_payload`, `no_service`,
-//!   `channel_is_archived`, …): retrying cannot succeed. One error is logged with the
-//!   notifications' JSON (so nothing is silently lost) and they are committed, so the batch is
-//!   not retried forever and the next invocation does not post them again.
-//! - **Gave up** (429/5xx/timeouts until the deadline): nothing is committed, and the lowest
-//!   sequence number among this batch's records of that load balancer is reported in
-//!   `batchItemFailures`, so Lambda retries from there. The retried records are duplicates and
-//!   change nothing; the announcement is re-produced from the engine's pending state, which is
-//!   evaluated every invocation whatever records arrive. Delivered load balancers are committed,
-//!   so the retry does not post them twice.
-//!
-//! Invocations are serialized around evaluate → deliver → commit, so concurrent invocations
-//! (if the runtime ever runs them) cannot announce the same thing twice.
+//!   number and skipped; they never block the shard.
+//! - **Delivery** gets at most [`DELIVERY_SLICE`] of the invocation. Delivered notifications
+//!   are confirmed in their ledgers. Rejected by Slack (400/403/404/410): one error with the
+//!   notifications' JSON, and confirmed (retrying cannot succeed). Gave up (429/5xx/timeouts),
+//!   or no notifier could be built: released with a backoff, retried by whichever invocation
+//!   evaluates the key next (at the latest the scheduled check) — never by reporting records.
 //!
 //! CloudWatch Logs subscription payloads on the same stream (gzip, told apart from ALB records
-//! by their magic bytes) go to [`LogAlerts`] and are delivered under the same policy, one
-//! message per log group.
+//! by their magic bytes) go to [`LogAlerts`], whose state is in memory; a failed delivery of
+//! theirs reports the log group's lowest sequence number for retry, as before.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -33,15 +29,20 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
 use tracing::{error, info, warn};
 
-use crate::alert::engine::Engine;
+use crate::alert::engine::{Claim, Engine, Evaluation};
 use crate::alert::logs::{LogAlertConfig, LogAlerts};
+use crate::alert::silence::{self, SilenceConfig};
+use crate::alert::store::{StateStore, StoreError};
 use crate::cwlogs::{AwsLogsEvent, LogPatterns, is_cloudwatch_payload};
 use crate::kinesis::event::cmp_sequence;
 use crate::notify::notification::{Notification, Status, group_by_load_balancer};
-use crate::notify::notifier::{DeliveryError, Notifier};
+use crate::notify::notifier::{DeliveryError, Notifier, NotifierSource};
+use crate::retry::Deadline;
 
 /// Time kept free before the Lambda deadline to return the response.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+/// The most an invocation spends delivering notifications.
+pub const DELIVERY_SLICE: Duration = Duration::from_secs(10);
 
 /// What one invocation did (also logged as one summary line).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,47 +59,42 @@ pub struct BatchSummary {
     pub late: u64,
     /// Entries and tallies dropped for an invalid or far-future time.
     pub bad_times: u64,
-    /// Notifications delivered (and committed).
+    /// Keys whose state could not be written or read (reported for retry).
+    pub store_failures: u64,
+    /// Notifications delivered (and confirmed).
     pub delivered: u64,
-    /// Notifications Slack rejected (logged, committed, not retried).
+    /// Notifications Slack rejected (logged, confirmed, not retried).
     pub rejected: u64,
-    /// Notifications not delivered (retried).
+    /// Notifications not delivered (retried later).
     pub failed: u64,
-    /// Load balancers whose message could not be delivered.
+    /// Load balancers (or log groups) whose message could not be delivered.
     pub failed_load_balancers: Vec<String>,
 }
 
-/// The alerter: an [`Engine`] (ALB records) and [`LogAlerts`] (CloudWatch Logs payloads)
-/// shared by all invocations of a container.
+/// The alerter: an [`Engine`] over a store (ALB records), [`LogAlerts`] (CloudWatch Logs
+/// payloads) and the log-silence check.
 #[derive(Debug)]
-pub struct Alerter {
-    engine: Engine,
+pub struct Alerter<S> {
+    engine: Engine<S>,
     logs: LogAlerts,
-    delivery: tokio::sync::Mutex<()>,
+    silence: SilenceConfig,
 }
 
-/// Which aggregation a group of notifications came from (decides what to commit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    Alb,
-    Logs,
-}
-
-impl Alerter {
-    /// An alerter around `engine`, with the default log patterns for CloudWatch Logs payloads.
+impl<S: StateStore> Alerter<S> {
+    /// An alerter around `engine`, with the default log patterns and silence check.
     #[must_use]
-    pub fn new(engine: Engine) -> Self {
+    pub fn new(engine: Engine<S>) -> Self {
         let logs = LogAlerts::new(LogAlertConfig::new(engine.config(), LogPatterns::default()));
-        Self::with_logs(engine, logs)
+        Self::with_logs(engine, logs, SilenceConfig::default())
     }
 
-    /// An alerter around `engine` and `logs`.
+    /// An alerter around `engine`, `logs` and `silence`.
     #[must_use]
-    pub fn with_logs(engine: Engine, logs: LogAlerts) -> Self {
+    pub fn with_logs(engine: Engine<S>, logs: LogAlerts, silence: SilenceConfig) -> Self {
         Self {
             engine,
             logs,
-            delivery: tokio::sync::Mutex::new(()),
+            silence,
         }
     }
 
@@ -110,30 +106,33 @@ impl Alerter {
 
     /// The engine.
     #[must_use]
-    pub fn engine(&self) -> &Engine {
+    pub fn engine(&self) -> &Engine<S> {
         &self.engine
     }
 
-    /// Handles one Kinesis event, posting through `notifier` (which carries the deadline).
-    pub async fn handle<N: Notifier + Sync>(
+    /// Handles one Kinesis event; `deadline` is the invocation's.
+    pub async fn handle<P: NotifierSource>(
         &self,
         event: &KinesisEvent,
-        notifier: &N,
+        notifiers: &P,
+        deadline: Deadline,
     ) -> KinesisEventResponse {
-        self.handle_with_summary(event, notifier).await.0
+        self.handle_with_summary(event, notifiers, deadline).await.0
     }
 
     /// [`Alerter::handle`], also returning what happened.
-    pub async fn handle_with_summary<N: Notifier + Sync>(
+    pub async fn handle_with_summary<P: NotifierSource>(
         &self,
         event: &KinesisEvent,
-        notifier: &N,
+        notifiers: &P,
+        deadline: Deadline,
     ) -> (KinesisEventResponse, BatchSummary) {
         let mut summary = BatchSummary::default();
-        // Lowest sequence number per load balancer, duplicates included: a retried batch
-        // consists of duplicates and must still point at the right record.
+        // Lowest sequence number per load balancer / log group, duplicates included: a retried
+        // batch consists of duplicates and must still point at the right record.
         let mut lowest: HashMap<Arc<str>, &str> = HashMap::new();
         let mut lowest_logs: HashMap<Arc<str>, &str> = HashMap::new();
+        let batch = self.engine.batch();
         for record in &event.records {
             summary.records += 1;
             let seq = record.kinesis.sequence_number.as_str();
@@ -158,21 +157,13 @@ impl Alerter {
                 }
                 continue;
             }
-            match self.engine.ingest_bytes(data) {
-                Ok(ingested) => {
-                    summary.duplicates += u64::from(ingested.duplicate);
-                    let a = ingested.added;
-                    summary.entries += a.entries;
-                    summary.late += a.late_entries + a.late_tallies;
-                    summary.bad_times += a.invalid_times + a.future;
-                    note_lowest(&mut lowest, ingested.load_balancer, seq);
-                }
+            match batch.ingest_bytes(data) {
+                Ok(key) => note_lowest(&mut lowest, key.load_balancer, seq),
                 Err(poison) => {
-                    summary.poison += 1;
                     warn!(
                         sequence_number = seq,
                         partition_key = %record.kinesis.partition_key,
-                        bytes = record.kinesis.data.0.len(),
+                        bytes = data.len(),
                         error = %poison,
                         "skipping a poison record"
                     );
@@ -180,13 +171,54 @@ impl Alerter {
             }
         }
 
-        let mut failures = self
-            .deliver_pending(notifier, &lowest, &lowest_logs, &mut summary)
+        // 1. Counts land first.
+        let committed = self.engine.commit(batch).await;
+        let c = committed.counters;
+        summary.poison += c.poison;
+        summary.duplicates += c.duplicates;
+        summary.entries += c.entries;
+        summary.late += c.late_entries + c.late_tallies;
+        summary.bad_times += c.invalid_times + c.future;
+        let mut failures: Vec<&str> = Vec::new();
+        let mut retry_lb = |lb: &str, e: &StoreError, summary: &mut BatchSummary| {
+            summary.store_failures += 1;
+            error!(load_balancer = %lb, error = %e, "state store failed; reporting the load balancer's records for retry");
+            if let Some(seq) = lowest.get(lb) {
+                failures.push(*seq);
+            }
+        };
+        for (key, e) in &committed.failed {
+            retry_lb(&key.load_balancer, e, &mut summary);
+        }
+
+        // 2. Evaluate what the batch touched (and the active keys of its load balancers).
+        let mut evaluation = Evaluation::default();
+        for (lb, keys) in &committed.touched {
+            let e = self.engine.evaluate(lb, keys).await;
+            evaluation.claims.extend(e.claims);
+            evaluation.failed.extend(e.failed);
+        }
+        let lbs: Vec<Arc<str>> = committed.touched.keys().cloned().collect();
+        let s = silence::check(&self.engine, self.silence, Some(&lbs)).await;
+        evaluation.claims.extend(s.claims);
+        evaluation.failed.extend(s.failed);
+        for (key, e) in &evaluation.failed {
+            retry_lb(&key.load_balancer, e, &mut summary);
+        }
+
+        // 3. Deliver within the slice.
+        let failed_groups = self
+            .deliver(evaluation.claims, self.logs.evaluate(), notifiers, deadline, &mut summary)
             .await;
+        for group in failed_groups {
+            match lowest_logs.get(group.as_str()) {
+                Some(seq) => failures.push(*seq),
+                None => warn!(log_group = %group, "no record of this log group in the batch, so it is retried on the next invocation"),
+            }
+        }
         failures.sort_by(|a, b| cmp_sequence(a, b));
         failures.dedup();
 
-        let c = self.engine.counters();
         info!(
             records = summary.records,
             poison = summary.poison,
@@ -194,13 +226,11 @@ impl Alerter {
             entries = summary.entries,
             late = summary.late,
             bad_times = summary.bad_times,
+            store_failures = summary.store_failures,
             delivered = summary.delivered,
             rejected = summary.rejected,
             failed = summary.failed,
             batch_item_failures = failures.len(),
-            open_windows = self.engine.window_count(),
-            keys = self.engine.key_count(),
-            total_late = c.late_entries + c.late_tallies,
             "batch processed"
         );
         let mut response = KinesisEventResponse::default();
@@ -214,17 +244,40 @@ impl Alerter {
             .collect();
         (response, summary)
     }
-}
 
-impl Alerter {
+    /// The scheduled check: log silence of every load balancer, then every active key (pending
+    /// retries, resolutions and staleness of keys no record touches), then delivery.
+    pub async fn tick<P: NotifierSource>(&self, notifiers: &P, deadline: Deadline) -> BatchSummary {
+        let mut summary = BatchSummary::default();
+        let mut evaluation = silence::check(&self.engine, self.silence, None).await;
+        let all = self.engine.evaluate_all().await;
+        evaluation.claims.extend(all.claims);
+        evaluation.failed.extend(all.failed);
+        for (key, e) in &evaluation.failed {
+            summary.store_failures += 1;
+            error!(load_balancer = %key.load_balancer, key = %key.key, error = %e, "state store failed during the scheduled check");
+        }
+        self.deliver(evaluation.claims, Vec::new(), notifiers, deadline, &mut summary)
+            .await;
+        info!(
+            store_failures = summary.store_failures,
+            delivered = summary.delivered,
+            rejected = summary.rejected,
+            failed = summary.failed,
+            "scheduled check done"
+        );
+        summary
+    }
+
     /// Handles a CloudWatch Logs payload delivered directly (the `awslogs` event of a
     /// subscription filter whose destination is this function). An undecodable payload is
     /// logged and dropped (a retry cannot fix it); an `Err` means a delivery failed and Lambda
     /// should retry the event (its events are then duplicates; the pending alert is re-sent).
-    pub async fn handle_awslogs<N: Notifier + Sync>(
+    pub async fn handle_awslogs<P: NotifierSource>(
         &self,
         event: &AwsLogsEvent,
-        notifier: &N,
+        notifiers: &P,
+        deadline: Deadline,
     ) -> Result<BatchSummary, DeliveryFailed> {
         let mut summary = BatchSummary {
             records: 1,
@@ -241,101 +294,117 @@ impl Alerter {
                 warn!(error = %poison, "skipping an undecodable awslogs event");
             }
         }
-        let none = HashMap::new();
-        self.deliver_pending(notifier, &none, &none, &mut summary)
+        let failed = self
+            .deliver(Vec::new(), self.logs.evaluate(), notifiers, deadline, &mut summary)
             .await;
-        if summary.failed > 0 {
-            return Err(DeliveryFailed {
-                groups: summary.failed_load_balancers,
-            });
+        if !failed.is_empty() {
+            return Err(DeliveryFailed { groups: failed });
         }
         Ok(summary)
     }
 
-    /// Evaluates, delivers and commits every pending notification (ALB, then log groups), and
-    /// returns the sequence numbers to report for groups whose delivery must be retried.
-    async fn deliver_pending<'a, N: Notifier + Sync>(
+    /// Delivers claimed ALB notifications (one message per load balancer; confirmed or released
+    /// in the store) and pending log-group notifications (committed in memory when delivered),
+    /// within [`DELIVERY_SLICE`]. Returns the log groups whose delivery must be retried.
+    async fn deliver<P: NotifierSource>(
         &self,
-        notifier: &N,
-        lowest: &HashMap<Arc<str>, &'a str>,
-        lowest_logs: &HashMap<Arc<str>, &'a str>,
+        claims: Vec<Claim>,
+        logs: Vec<Notification>,
+        notifiers: &P,
+        deadline: Deadline,
         summary: &mut BatchSummary,
-    ) -> Vec<&'a str> {
-        let mut failures = Vec::new();
-        let _serial = self.delivery.lock().await;
-        for (origin, pending, lowest) in [
-            (Origin::Alb, self.engine.evaluate(), lowest),
-            (Origin::Logs, self.logs.evaluate(), lowest_logs),
-        ] {
-            for (group_name, group) in group_by_load_balancer(pending) {
-                if !self
-                    .deliver(origin, &group_name, &group, notifier, summary)
-                    .await
-                {
-                    continue;
-                }
-                match lowest.get(group_name.as_str()) {
-                    Some(seq) => {
-                        warn!(load_balancer = %group_name, sequence_number = *seq, "reporting the batch from this record for retry");
-                        failures.push(*seq);
+    ) -> Vec<String> {
+        if claims.is_empty() && logs.is_empty() {
+            return Vec::new();
+        }
+        let slice = deadline.earliest(Deadline::after(DELIVERY_SLICE));
+        let notifier = match notifiers.notifier(slice).await {
+            Ok(n) => n,
+            Err(e) => {
+                let n = claims.iter().map(|c| c.outgoing.len()).sum::<usize>() + logs.len();
+                error!(error = %e, pending = n, "cannot deliver: no notifier; notifications stay pending and are retried");
+                summary.failed += n as u64;
+                self.release(&claims).await;
+                let groups: Vec<String> = group_by_load_balancer(logs).into_iter().map(|(g, _)| g).collect();
+                summary.failed_load_balancers.extend(groups.iter().cloned());
+                return groups;
+            }
+        };
+        for (lb, group) in Claim::by_load_balancer(claims) {
+            let notifications: Vec<Notification> =
+                group.iter().flat_map(|c| c.notifications().cloned()).collect();
+            match send(&notifier, &lb, &notifications, summary).await {
+                Sent::Done => {
+                    for (key, e) in self.engine.settle(&group, true).await {
+                        // The post stays claimed until the lease ends, then may be repeated.
+                        error!(load_balancer = %key.load_balancer, key = %key.key, error = %e, "delivered but not confirmed in the state store");
                     }
-                    None => warn!(
-                        load_balancer = %group_name,
-                        "no record of this group in the batch, so it is retried on the next invocation"
-                    ),
                 }
+                Sent::Retry => self.release(&group).await,
             }
         }
-        failures
+        let mut failed = Vec::new();
+        for (group_name, group) in group_by_load_balancer(logs) {
+            match send(&notifier, &group_name, &group, summary).await {
+                Sent::Done => self.logs.commit(&group),
+                Sent::Retry => failed.push(group_name),
+            }
+        }
+        failed
     }
 
-    /// Posts one group's message and commits what must not be posted again; returns whether
-    /// delivery failed in a way a retry can fix.
-    async fn deliver<N: Notifier + Sync>(
-        &self,
-        origin: Origin,
-        name: &str,
-        group: &[Notification],
-        notifier: &N,
-        summary: &mut BatchSummary,
-    ) -> bool {
-        let commit = |group: &[Notification]| match origin {
-            Origin::Alb => self.engine.commit(group),
-            Origin::Logs => self.logs.commit(group),
-        };
-        let n = group.len() as u64;
-        match notifier.notify(name, group).await {
-            Ok(()) => {
-                commit(group);
-                summary.delivered += n;
-                info!(
-                    load_balancer = %name,
-                    firing = count(group, Status::Firing),
-                    resolved = count(group, Status::Resolved),
-                    escalations = group.iter().filter(|n| n.escalation).count(),
-                    notifications = %as_json(group),
-                    "notified"
-                );
-                false
-            }
-            Err(DeliveryError::Rejected { status, body }) => {
-                commit(group);
-                summary.rejected += n;
-                error!(
-                    load_balancer = %name,
-                    status,
-                    body = %body,
-                    notifications = %as_json(group),
-                    "Slack rejected the message; dropping it (retrying cannot succeed): check the webhook"
-                );
-                false
-            }
-            Err(e @ DeliveryError::GaveUp { .. }) => {
-                summary.failed += n;
-                summary.failed_load_balancers.push(name.to_owned());
-                warn!(load_balancer = %name, error = %e, "Slack delivery failed");
-                true
-            }
+    async fn release(&self, claims: &[Claim]) {
+        for (key, e) in self.engine.settle(claims, false).await {
+            // Not released: retried when the claim's lease ends.
+            warn!(load_balancer = %key.load_balancer, key = %key.key, error = %e, "could not release a claimed notification");
+        }
+    }
+}
+
+enum Sent {
+    /// Delivered, or rejected for good: never post again.
+    Done,
+    /// Retry later.
+    Retry,
+}
+
+/// Posts one group's message and logs the outcome.
+async fn send<N: Notifier + Sync>(
+    notifier: &N,
+    name: &str,
+    group: &[Notification],
+    summary: &mut BatchSummary,
+) -> Sent {
+    let n = group.len() as u64;
+    match notifier.notify(name, group).await {
+        Ok(()) => {
+            summary.delivered += n;
+            info!(
+                load_balancer = %name,
+                firing = count(group, Status::Firing),
+                resolved = count(group, Status::Resolved),
+                escalations = group.iter().filter(|n| n.escalation).count(),
+                notifications = %as_json(group),
+                "notified"
+            );
+            Sent::Done
+        }
+        Err(DeliveryError::Rejected { status, body }) => {
+            summary.rejected += n;
+            error!(
+                load_balancer = %name,
+                status,
+                body = %body,
+                notifications = %as_json(group),
+                "Slack rejected the message; dropping it (retrying cannot succeed): check the webhook"
+            );
+            Sent::Done
+        }
+        Err(e @ DeliveryError::GaveUp { .. }) => {
+            summary.failed += n;
+            summary.failed_load_balancers.push(name.to_owned());
+            warn!(load_balancer = %name, error = %e, "Slack delivery failed; retried later");
+            Sent::Retry
         }
     }
 }

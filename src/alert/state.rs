@@ -72,7 +72,7 @@ impl Rule {
 }
 
 /// A window with its start (µs).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Dated {
     /// Window start (µs).
     pub start_us: i64,
@@ -101,7 +101,7 @@ impl Dated {
 }
 
 /// An episode that closed (resolution decided by the facts).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Closed {
     /// Its worst final window.
     pub worst: Dated,
@@ -114,7 +114,7 @@ pub struct Closed {
 }
 
 /// What was delivered for a key. Changed only by [`KeyTrack::apply`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Announced {
     /// A firing notification was delivered and no resolved one since.
     pub firing: bool,
@@ -184,6 +184,8 @@ pub struct Timing {
     pub rule: Rule,
     /// Window length.
     pub window_us: i64,
+    /// Allowed lateness.
+    pub lateness_us: i64,
     /// Final windows below the rule that resolve.
     pub resolve_after: u32,
     /// Reminder interval.
@@ -200,15 +202,26 @@ impl Timing {
         Self {
             rule: Rule::of(config),
             window_us: i64::from(config.window_seconds) * 1_000_000,
+            lateness_us: i64::from(config.allowed_lateness_seconds) * 1_000_000,
             resolve_after: config.resolve_after,
             repeat_us: us(config.repeat_interval_seconds),
             stale_us: us(config.stale_after_seconds),
         }
     }
+
+    /// Whether the window starting at `start_us` is final at watermark `final_us`: its end plus
+    /// the allowed lateness has passed.
+    #[must_use]
+    pub fn is_final(&self, start_us: i64, final_us: i64) -> bool {
+        start_us
+            .saturating_add(self.window_us)
+            .saturating_add(self.lateness_us)
+            <= final_us
+    }
 }
 
 /// Facts and announced state of one key.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct KeyTrack {
     /// What the key names.
     pub kind: KeyKind,

@@ -1,4 +1,5 @@
-//! Per-key tumbling windows in event time, aggregated in a [`DashMap`].
+//! Per-key tumbling windows in event time: what one window holds ([`WindowAgg`]) and how one
+//! record is counted into windows ([`Pending`]).
 //!
 //! A *key* is `(load balancer, partition key)`: a target `ip:port`, or the target group / load
 //! balancer for errors the load balancer generated itself. Each window `[start, start + W)`
@@ -6,21 +7,15 @@
 //! [`MAX_SAMPLES`] samples) and requests: from the per-minute tallies of `errors`-mode records,
 //! or one per entry of `all`-mode records.
 //!
-//! Time is event time. Each load balancer has a **watermark**: the latest entry or tally time
-//! accepted so far. A window is **final** once `end + allowed lateness <= watermark`; data for a
-//! final window is dropped and counted as late, so a final window never changes again. The
-//! engine folds final windows into per-key state ([`super::state`]) and evicts them, so at most
-//! `ceil(lateness / W) + 1` windows per key stay in the map.
-//!
-//! Counting is commutative: the same set of records gives the same windows in any order and
-//! any batching, as long as none of it is late.
+//! A record is counted into a [`Pending`] without touching shared state, then added to the
+//! store as one unit ([`crate::alert::store::StateStore::add_counts`]). Counting is commutative:
+//! the same set of records gives the same windows in any order and any batching.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use dashmap::DashMap;
-
-use crate::alb::time::{MICROS, micros_to_datetime, parse_minute_us, parse_time_us};
+use crate::alb::time::{micros_to_datetime, parse_minute_us, parse_time_us};
+use crate::alert::store::{RecordCounts, WindowDelta};
 use crate::notify::notification::{MAX_SAMPLES, Sample};
 use crate::record::{
     ForwardMode, KeyKind, Record, RecordEntry, RecordHeader, RecordVisitor, Tally,
@@ -36,8 +31,6 @@ pub const MAX_SAMPLE_FIELD_BYTES: usize = 2048;
 /// Entries and tallies more than this far ahead of the wall clock are dropped (a garbled time
 /// must not move the watermark into the future and make all real data late).
 pub const MAX_FUTURE_SKEW_US: i64 = 3600 * 1_000_000;
-/// Log objects whose lateness reference is remembered (see [`Windows::add_record`]).
-pub const LATENESS_REFERENCES: usize = 4096;
 
 /// A key: one load balancer's target, target group or itself.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48,17 +41,8 @@ pub struct KeyId {
     pub key: Arc<str>,
 }
 
-/// A window of a key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct WindowKey {
-    /// The key.
-    pub id: KeyId,
-    /// Window start, microseconds since the Unix epoch (a multiple of the window length).
-    pub start_us: i64,
-}
-
 /// One sample request with the order used to pick the kept ones (earliest first).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SampleSlot {
     /// Entry time in microseconds.
     pub time_us: i64,
@@ -79,7 +63,7 @@ impl SampleSlot {
 }
 
 /// What one window of one key holds.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WindowAgg {
     /// What the key names.
     pub key_kind: KeyKind,
@@ -246,14 +230,17 @@ fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
-fn add_code(codes: &mut Vec<(u16, u64)>, code: u16, n: u64) {
+/// Adds `n` to `code`'s count (sorted by code).
+pub(crate) fn add_code(codes: &mut Vec<(u16, u64)>, code: u16, n: u64) {
     match codes.binary_search_by_key(&code, |&(c, _)| c) {
         Ok(i) => codes[i].1 += n,
         Err(i) => codes.insert(i, (code, n)),
     }
 }
 
-fn add_reason(reasons: &mut Vec<(Box<str>, u64)>, reason: &str, n: u64) {
+/// Adds `n` to `reason`'s count, folding reasons beyond [`MAX_ERROR_REASONS`] into
+/// [`OTHER_REASON`].
+pub(crate) fn add_reason(reasons: &mut Vec<(Box<str>, u64)>, reason: &str, n: u64) {
     let find = |reasons: &Vec<(Box<str>, u64)>, reason: &str| {
         reasons.binary_search_by(|(r, _)| (**r).cmp(reason))
     };
@@ -318,67 +305,13 @@ fn sample_of(e: &RecordEntry<'_>, time_us: i64) -> Sample {
     }
 }
 
-/// What [`Windows::add_record`] did with one record's entries and tallies.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AddOutcome {
-    /// Entries counted.
-    pub entries: u64,
-    /// 5xx entries counted.
-    pub entries_5xx: u64,
-    /// Tallies counted.
-    pub tallies: u64,
-    /// Entries dropped because their window was already final.
-    pub late_entries: u64,
-    /// Tallies dropped because their window was already final.
-    pub late_tallies: u64,
-    /// Entries or tallies dropped because their time is not a valid time.
-    pub invalid_times: u64,
-    /// Entries or tallies dropped because their time is too far in the future.
-    pub future: u64,
-}
-
-/// A load balancer's progress in event time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Watermark {
-    /// The latest entry or tally time accepted (µs): the event-time clock of announcements.
-    pub seen_us: i64,
-    /// The time windows are judged final against (µs): `seen_us`, or later after
-    /// [`Windows::flush`] at the end of the input.
-    pub final_us: i64,
-}
-
-/// The windows of every key plus the per-load-balancer watermarks.
-#[derive(Debug)]
-pub struct Windows {
-    map: DashMap<WindowKey, WindowAgg>,
-    watermarks: DashMap<Arc<str>, Watermark>,
-    /// Per log object: the watermark its entries are judged late against (the one from before
-    /// its first record), oldest first, at most [`LATENESS_REFERENCES`].
-    references: std::sync::Mutex<std::collections::VecDeque<(u64, Option<i64>)>>,
-    window_us: i64,
-    lateness_us: i64,
-}
-
-/// One window of a record's [`Pending`] counts.
-#[derive(Debug)]
-struct PendingSlot {
-    start_us: i64,
-    agg: WindowAgg,
-    entries: u64,
-    entries_5xx: u64,
-    tallies: u64,
-    /// Latest entry or tally time counted in this window.
-    max_time_us: i64,
-}
-
-/// One record's counts, per window, before they are merged into the map by
-/// [`Windows::commit`]: built entry by entry (as a [`RecordVisitor`] while the record is parsed,
+/// One record's counts, per window, before they are added to the store as one unit: built entry by entry (as a [`RecordVisitor`] while the record is parsed,
 /// or from a parsed [`Record`]) without touching shared state, so a record that turns out
 /// malformed halfway leaves nothing behind. Lateness depends only on a window's start, so it
 /// is judged per window when committing. Records span few windows.
 #[derive(Debug)]
 pub struct Pending {
-    slots: Vec<PendingSlot>,
+    slots: Vec<WindowDelta>,
     last: usize,
     window_us: i64,
     future_limit_us: i64,
@@ -389,7 +322,7 @@ pub struct Pending {
 impl Pending {
     /// The slot of the window holding `t` (created empty, if needed), or `None` after counting
     /// why the time is not acceptable.
-    fn slot(&mut self, t: Option<i64>) -> Option<(&mut PendingSlot, i64)> {
+    fn slot(&mut self, t: Option<i64>) -> Option<(&mut WindowDelta, i64)> {
         let Some(t) = t else {
             self.invalid_times += 1;
             return None;
@@ -407,7 +340,7 @@ impl Pending {
             self.last = match self.slots.iter().position(|s| s.start_us == start) {
                 Some(i) => i,
                 None => {
-                    self.slots.push(PendingSlot {
+                    self.slots.push(WindowDelta {
                         start_us: start,
                         // The key kind is set from the header when committing.
                         agg: WindowAgg::new(KeyKind::Target),
@@ -472,235 +405,54 @@ impl RecordVisitor for Pending {
     }
 }
 
-impl Windows {
-    /// Empty windows of `window_seconds` accepting data `allowed_lateness_seconds` late.
+impl Pending {
+    /// Empty counts for one record in windows of `window_us`; `now_us` is the wall clock, used
+    /// only to drop times from the far future.
     #[must_use]
-    pub fn new(window_seconds: u32, allowed_lateness_seconds: u32) -> Self {
+    pub fn new(window_us: i64, now_us: i64) -> Self {
         Self {
-            map: DashMap::new(),
-            watermarks: DashMap::new(),
-            references: std::sync::Mutex::default(),
-            window_us: i64::from(window_seconds.max(1)) * MICROS,
-            lateness_us: i64::from(allowed_lateness_seconds) * MICROS,
-        }
-    }
-
-    /// The window length in microseconds.
-    #[must_use]
-    pub fn window_us(&self) -> i64 {
-        self.window_us
-    }
-
-    /// The start of the window holding `t_us`.
-    #[must_use]
-    pub fn window_start(&self, t_us: i64) -> i64 {
-        t_us - t_us.rem_euclid(self.window_us)
-    }
-
-    /// Whether the window starting at `start_us` is final at watermark `wm_us`.
-    #[must_use]
-    pub fn is_final(&self, start_us: i64, wm_us: i64) -> bool {
-        start_us
-            .saturating_add(self.window_us)
-            .saturating_add(self.lateness_us)
-            <= wm_us
-    }
-
-    /// The watermark a log object's entries are judged late against: the load balancer's
-    /// watermark from before the object's first record. One object's records for different
-    /// keys each span the whole object, so judging them against each other would drop data.
-    fn lateness_reference(&self, h: &RecordHeader<'_>) -> Option<i64> {
-        use std::hash::{Hash, Hasher};
-        #[allow(deprecated)]
-        let mut hasher = std::hash::SipHasher::new();
-        h.elb.hash(&mut hasher);
-        h.source.hash(&mut hasher);
-        let object = hasher.finish();
-        let mut refs = self
-            .references
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(&(_, reference)) = refs.iter().find(|(o, _)| *o == object) {
-            return reference;
-        }
-        let reference = self.watermark(&h.elb).map(|wm| wm.final_us);
-        if refs.len() == LATENESS_REFERENCES {
-            refs.pop_front();
-        }
-        refs.push_back((object, reference));
-        reference
-    }
-
-    /// Empty [`Pending`] counts for one record of these windows; `now_us` is the wall clock,
-    /// used only to drop times from the far future.
-    #[must_use]
-    pub fn pending(&self, now_us: i64) -> Pending {
-        Pending {
             slots: Vec::new(),
             last: 0,
-            window_us: self.window_us,
+            window_us: window_us.max(1),
             future_limit_us: now_us.saturating_add(MAX_FUTURE_SKEW_US),
             invalid_times: 0,
             future: 0,
         }
     }
 
-    /// Counts a record's entries and tallies into the windows of its key, then moves the load
-    /// balancer's watermark to the record's latest accepted time. Lateness is judged against the
-    /// watermark from before the record's log object was first seen, so an object never makes
-    /// its own entries late. `now_us` is the wall clock, used only to drop times from the far
-    /// future.
-    pub fn add_record(&self, record: &Record<'_>, now_us: i64) -> AddOutcome {
-        let mut pending = self.pending(now_us);
-        pending.add_record(record);
-        self.commit(&record.header, pending)
+    /// Entries or tallies dropped for a time that is not a valid time.
+    #[must_use]
+    pub fn invalid_times(&self) -> u64 {
+        self.invalid_times
     }
 
-    /// Merges a record's [`Pending`] counts into the windows of its key, like
-    /// [`Windows::add_record`]: windows already final count as late.
-    pub fn commit(&self, h: &RecordHeader<'_>, pending: Pending) -> AddOutcome {
-        let wm_before = self.lateness_reference(h);
+    /// Entries or tallies dropped for a time too far in the future.
+    #[must_use]
+    pub fn future(&self) -> u64 {
+        self.future
+    }
+
+    /// The record's contribution: its windows, labelled with the header's key kind, and in
+    /// `all` mode every entry counted as a request.
+    #[must_use]
+    pub fn into_counts(self, h: &RecordHeader<'_>) -> RecordCounts {
         let count_requests = h.mode == ForwardMode::All;
-        let mut out = AddOutcome {
-            invalid_times: pending.invalid_times,
-            future: pending.future,
-            ..AddOutcome::default()
-        };
-        let mut max_time: Option<i64> = None;
-        let mut id: Option<KeyId> = None;
-        for mut slot in pending.slots {
-            if wm_before.is_some_and(|wm| self.is_final(slot.start_us, wm)) {
-                out.late_entries += slot.entries;
-                out.late_tallies += slot.tallies;
-                continue;
-            }
-            out.entries += slot.entries;
-            out.entries_5xx += slot.entries_5xx;
-            out.tallies += slot.tallies;
-            max_time = max_time.max(Some(slot.max_time_us));
-            let agg = &mut slot.agg;
-            agg.key_kind = h.key_kind;
-            if count_requests && slot.entries > 0 {
-                agg.requests = agg.requests.saturating_add(slot.entries);
-                agg.requests_known = true;
-            }
-            let id = id.get_or_insert_with(|| KeyId {
-                load_balancer: Arc::from(&*h.elb),
-                key: Arc::from(&*h.partition_key),
-            });
-            self.map
-                .entry(WindowKey {
-                    id: id.clone(),
-                    start_us: slot.start_us,
-                })
-                .and_modify(|w| w.merge(&slot.agg))
-                .or_insert(slot.agg);
-        }
-        if let Some(t) = max_time {
-            self.advance_watermark(&h.elb, t);
-        }
-        out
-    }
-
-    /// The load balancer's watermark, `None` before its first accepted data.
-    #[must_use]
-    pub fn watermark(&self, load_balancer: &str) -> Option<Watermark> {
-        self.watermarks.get(load_balancer).map(|wm| *wm)
-    }
-
-    /// Moves a load balancer's watermark forward to `t_us` (never backwards).
-    pub fn advance_watermark(&self, load_balancer: &str, t_us: i64) {
-        let bump = |wm: &mut Watermark| {
-            wm.seen_us = wm.seen_us.max(t_us);
-            wm.final_us = wm.final_us.max(t_us);
-        };
-        if let Some(mut wm) = self.watermarks.get_mut(load_balancer) {
-            bump(&mut wm);
-            return;
-        }
-        self.watermarks
-            .entry(Arc::from(load_balancer))
-            .and_modify(bump)
-            .or_insert(Watermark {
-                seen_us: t_us,
-                final_us: t_us,
-            });
-    }
-
-    /// Makes every window of `load_balancer` ending at or before `end_us` final, without moving
-    /// the event-time clock (`seen_us`): used at the end of the input.
-    pub fn flush(&self, load_balancer: &str, end_us: i64) {
-        let t = end_us.saturating_add(self.lateness_us);
-        if let Some(mut wm) = self.watermarks.get_mut(load_balancer) {
-            wm.final_us = wm.final_us.max(t);
-        }
-    }
-
-    /// Every load balancer with its watermark.
-    #[must_use]
-    pub fn watermarks(&self) -> Vec<(Arc<str>, Watermark)> {
-        self.watermarks
-            .iter()
-            .map(|e| (Arc::clone(e.key()), *e.value()))
-            .collect()
-    }
-
-    /// Number of windows held.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Whether no window is held.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
-    /// Removes and returns every final window, sorted by key then start.
-    pub fn take_final(&self) -> Vec<(WindowKey, WindowAgg)> {
-        let final_keys: Vec<WindowKey> = self
-            .map
-            .iter()
-            .filter(|w| {
-                self.watermark(&w.key().id.load_balancer)
-                    .is_some_and(|wm| self.is_final(w.key().start_us, wm.final_us))
-            })
-            .map(|w| w.key().clone())
-            .collect();
-        let mut out: Vec<(WindowKey, WindowAgg)> = final_keys
+        let windows = self
+            .slots
             .into_iter()
-            .filter_map(|k| self.map.remove(&k))
+            .map(|mut slot| {
+                slot.agg.key_kind = h.key_kind;
+                if count_requests && slot.entries > 0 {
+                    slot.agg.requests = slot.agg.requests.saturating_add(slot.entries);
+                    slot.agg.requests_known = true;
+                }
+                slot
+            })
             .collect();
-        out.sort_by(|(a, _), (b, _)| a.id.cmp(&b.id).then(a.start_us.cmp(&b.start_us)));
-        out
-    }
-
-    /// Visits every (open) window.
-    pub fn for_each(&self, mut f: impl FnMut(&WindowKey, &WindowAgg)) {
-        for w in &self.map {
-            f(w.key(), w.value());
+        RecordCounts {
+            id: h.dedupe_key(),
+            windows,
         }
-    }
-
-    /// A copy of one window.
-    #[must_use]
-    pub fn get(&self, key: &WindowKey) -> Option<WindowAgg> {
-        self.map.get(key).map(|w| w.value().clone())
-    }
-
-    /// For each load balancer, the end of its latest window (µs).
-    #[must_use]
-    pub fn latest_window_ends(&self) -> Vec<(Arc<str>, i64)> {
-        let mut ends: std::collections::HashMap<Arc<str>, i64> = std::collections::HashMap::new();
-        for w in &self.map {
-            let end = w.key().start_us.saturating_add(self.window_us);
-            let e = ends
-                .entry(Arc::clone(&w.key().id.load_balancer))
-                .or_insert(end);
-            *e = (*e).max(end);
-        }
-        ends.into_iter().collect()
     }
 }
 
@@ -708,7 +460,6 @@ impl Windows {
 pub(crate) mod tests {
     use super::*;
     use crate::record::{RecordHeader, SourceId, Tally};
-    use proptest::prelude::*;
     use std::borrow::Cow;
 
     pub(crate) fn entry(line: u64, time: &str, code: u16) -> RecordEntry<'static> {
@@ -772,13 +523,19 @@ pub(crate) mod tests {
         }
     }
 
-    const NOW: i64 = 4_000_000_000 * MICROS; // 2096: every test time is in the past
+    const NOW: i64 = 4_000_000_000 * crate::alb::time::MICROS; // 2096: every test time is past
+    const MINUTE: i64 = 60_000_000;
 
-    proptest! {}
+    /// One record's counts in one-minute windows.
+    fn counts(r: &Record<'_>, now_us: i64) -> (RecordCounts, u64, u64) {
+        let mut p = Pending::new(MINUTE, now_us);
+        p.add_record(r);
+        let (invalid, future) = (p.invalid_times(), p.future());
+        (p.into_counts(&r.header), invalid, future)
+    }
 
     #[test]
     fn counts_entries_tallies_codes_and_samples() {
-        let w = Windows::new(60, 600);
         let mut entries: Vec<_> = (0..5)
             .map(|i| entry(i, &format!("2025-06-21T22:45:0{i}.5Z"), 502))
             .collect();
@@ -795,21 +552,16 @@ pub(crate) mod tests {
                 tally("2025-06-21T22:46", 50, 0),
             ],
         );
-        let out = w.add_record(&r, NOW);
-        assert_eq!(out.entries, 6);
-        assert_eq!(out.entries_5xx, 5);
-        assert_eq!(out.tallies, 2);
-        assert_eq!(w.len(), 2);
+        let (c, _, _) = counts(&r, NOW);
+        assert_eq!(c.id, r.header.dedupe_key());
+        assert_eq!(c.windows.len(), 2);
+        assert_eq!(c.windows.iter().map(|w| w.entries).sum::<u64>(), 6);
+        assert_eq!(c.windows.iter().map(|w| w.entries_5xx).sum::<u64>(), 5);
+        assert_eq!(c.windows.iter().map(|w| w.tallies).sum::<u64>(), 2);
         let start = parse_time_us("2025-06-21T22:45:00Z").unwrap();
-        let agg = w
-            .get(&WindowKey {
-                id: KeyId {
-                    load_balancer: "lb".into(),
-                    key: "10.0.1.11:8080".into(),
-                },
-                start_us: start,
-            })
-            .unwrap();
+        let w = c.windows.iter().find(|w| w.start_us == start).unwrap();
+        assert_eq!(w.max_time_us, start + 4_500_000);
+        let agg = &w.agg;
         assert_eq!(agg.count_5xx(), 5);
         assert_eq!(agg.requests(), Some(100));
         assert_eq!(agg.status_codes, vec![(502, 4), (504, 1)]);
@@ -824,15 +576,10 @@ pub(crate) mod tests {
         assert_eq!(agg.first_seen_us, Some(start + 500_000));
         assert_eq!(agg.last_seen_us, Some(start + 4_500_000));
         assert_eq!(agg.target_group.as_deref(), Some("arn:tg/shop"));
-        assert_eq!(
-            w.watermark("lb").map(|wm| wm.seen_us),
-            parse_time_us("2025-06-21T22:46:10Z")
-        );
     }
 
     #[test]
     fn all_mode_counts_every_entry_as_a_request() {
-        let w = Windows::new(60, 600);
         let mut r = record(
             "lb",
             "t",
@@ -845,71 +592,32 @@ pub(crate) mod tests {
             vec![],
         );
         r.header.mode = ForwardMode::All;
-        w.add_record(&r, NOW);
-        let mut seen = Vec::new();
-        w.for_each(|_, a| seen.push((a.count_5xx(), a.requests())));
+        let (c, _, _) = counts(&r, NOW);
+        let seen: Vec<_> = c
+            .windows
+            .iter()
+            .map(|w| (w.agg.count_5xx(), w.agg.requests()))
+            .collect();
         assert_eq!(seen, vec![(1, Some(3))]);
     }
 
     #[test]
-    fn late_future_and_invalid_times_are_dropped_and_counted() {
-        let w = Windows::new(60, 600);
-        w.add_record(
-            &record(
-                "lb",
-                "t",
-                0,
-                vec![entry(1, "2025-06-21T23:00:00Z", 502)],
-                vec![],
-            ),
-            NOW,
-        );
+    fn future_and_invalid_times_are_dropped_and_counted() {
         let r = record(
             "lb",
             "t",
             1,
             vec![
-                entry(2, "2025-06-21T22:49:59Z", 502), // window ends 22:50 + 10 min = 23:00: final
-                entry(3, "2025-06-21T22:50:00Z", 502), // window 22:50–22:51 still open
+                entry(3, "2025-06-21T22:50:00Z", 502),
                 entry(4, "garbage", 502),
                 entry(5, "2099-01-01T00:00:00Z", 502),
             ],
             vec![tally("2025-06-21T22:40", 10, 0)],
         );
-        let out = w.add_record(&r, parse_time_us("2030-01-01T00:00:00Z").unwrap());
-        assert_eq!(out.late_entries, 1);
-        assert_eq!(out.late_tallies, 1);
-        assert_eq!(out.invalid_times, 1);
-        assert_eq!(out.future, 1);
-        assert_eq!(out.entries, 1);
-        assert_eq!(
-            w.watermark("lb").map(|wm| wm.seen_us),
-            parse_time_us("2025-06-21T23:00:00Z")
-        );
-        assert_eq!(w.len(), 2);
-    }
-
-    #[test]
-    fn take_final_removes_only_final_windows() {
-        let w = Windows::new(60, 120);
-        for (i, t) in [
-            "2025-06-21T22:40:00Z",
-            "2025-06-21T22:41:00Z",
-            "2025-06-21T22:44:00Z",
-        ]
-        .iter()
-        .enumerate()
-        {
-            w.add_record(
-                &record("lb", "t", i as u64, vec![entry(1, t, 502)], vec![]),
-                NOW,
-            );
-        }
-        // watermark 22:44: final = end + 2 min <= 22:44, i.e. windows starting <= 22:41
-        let taken = w.take_final();
-        assert_eq!(taken.len(), 2);
-        assert_eq!(w.len(), 1);
-        assert!(taken[0].0.start_us < taken[1].0.start_us);
+        let (c, invalid, future) = counts(&r, parse_time_us("2030-01-01T00:00:00Z").unwrap());
+        assert_eq!((invalid, future), (1, 1));
+        assert_eq!(c.windows.len(), 2);
+        assert_eq!(c.windows.iter().map(|w| w.entries).sum::<u64>(), 1);
     }
 
     #[test]
@@ -937,40 +645,5 @@ pub(crate) mod tests {
         let s = sample_of(&e, 0);
         assert!(s.user_agent.unwrap().len() <= MAX_SAMPLE_FIELD_BYTES + 3);
         assert_eq!(s.client, "[2001:db8::1]:51234");
-    }
-
-    #[test]
-    fn one_object_never_makes_its_own_entries_late() {
-        let w = Windows::new(60, 600);
-        let mut first = record(
-            "lb",
-            "a",
-            0,
-            vec![entry(1, "2025-06-21T23:00:00Z", 502)],
-            vec![],
-        );
-        let mut second = record(
-            "lb",
-            "b",
-            0,
-            vec![entry(2, "2025-06-21T22:30:00Z", 502)],
-            vec![],
-        );
-        // Both records come from the same object: key a's record spans to 23:00, key b's
-        // starts at 22:30, 30 minutes earlier — more than the allowed lateness.
-        second.header.source = first.header.source.clone();
-        first.header.lines = [1, 2];
-        assert_eq!(w.add_record(&first, NOW).entries, 1);
-        let out = w.add_record(&second, NOW);
-        assert_eq!((out.entries, out.late_entries), (1, 0));
-        // Another object with the same old time is late.
-        let third = record(
-            "lb",
-            "b",
-            1,
-            vec![entry(3, "2025-06-21T22:30:00Z", 502)],
-            vec![],
-        );
-        assert_eq!(w.add_record(&third, NOW).late_entries, 1);
     }
 }

@@ -1,18 +1,26 @@
-//! The `alerter` Lambda: Kinesis records → 5xx windows → Slack. See [`albwatch::alert::handler`].
+//! The `alerter` Lambda: Kinesis records → 5xx windows in the state store → Slack. See
+//! [`albwatch::alert::handler`].
 //!
-//! One engine lives for the whole container (its windows and announcement state are in memory;
-//! a cold start forgets them, which can repeat a still-firing alert but never lose one). The
-//! Slack webhook is resolved once, on the first invocation, from `SLACK_WEBHOOK_URL` or the
-//! Secrets Manager secret named by `SLACK_WEBHOOK_SECRET_ARN`; without either, notifications are
-//! logged as JSON. The function takes Kinesis batches (ALB records and CloudWatch Logs payloads)
-//! and also the `awslogs` event of a log group subscribed to it directly.
+//! The state lives in DynamoDB when `ALBWATCH_STATE_TABLE` names a table (the deployed stack),
+//! so every environment shares it; in process memory otherwise. The Slack webhook is resolved
+//! on first use, from `SLACK_WEBHOOK_URL` or the Secrets Manager secret named by
+//! `SLACK_WEBHOOK_SECRET_ARN`; a failure is a pending delivery, retried later, never a failed
+//! batch; without either, notifications are logged as JSON. The function takes Kinesis batches
+//! (ALB records and CloudWatch Logs payloads), the scheduled EventBridge event of the log-silence
+//! check, and the `awslogs` event of a log group subscribed to it directly.
+
+use std::sync::Arc;
 
 use albwatch::alert::config::AlertConfig;
 use albwatch::alert::engine::Engine;
 use albwatch::alert::handler::{Alerter, DEADLINE_MARGIN};
 use albwatch::alert::logs::{LogAlertConfig, LogAlerts};
+use albwatch::alert::silence::SilenceConfig;
+use albwatch::alert::store::AnyStore;
+use albwatch::clock::{Clock, SystemClock};
 use albwatch::cwlogs::AwsLogsEvent;
 use albwatch::notify::destination::AnyNotifier;
+use albwatch::notify::notifier::{NotifierSource, NotifierUnavailable};
 use albwatch::notify::webhook::{
     DeliveryPolicy, SecretSource, WebhookConfigError, webhook_from_env,
 };
@@ -35,51 +43,78 @@ impl SecretSource for LazySecretsManager {
     }
 }
 
+/// The notifier, built on first use; a failure is tried again on the next delivery.
+#[derive(Default)]
+struct LazyNotifier(OnceCell<AnyNotifier>);
+
+impl NotifierSource for LazyNotifier {
+    type Notifier = AnyNotifier;
+
+    async fn notifier(&self, deadline: Deadline) -> Result<AnyNotifier, NotifierUnavailable> {
+        let notifier = self
+            .0
+            .get_or_try_init(|| async {
+                let url = webhook_from_env(&LazySecretsManager).await?;
+                if url.is_none() {
+                    tracing::warn!("no Slack webhook configured; notifications are only logged");
+                }
+                AnyNotifier::from_webhook(url, DeliveryPolicy::default())
+            })
+            .await
+            .map_err(|e| NotifierUnavailable(e.to_string()))?;
+        Ok(notifier.with_deadline(deadline))
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     albwatch::telemetry::init();
     let config = AlertConfig::from_env()?;
     let logs = LogAlerts::new(LogAlertConfig::from_env(&config)?);
-    let alerter = Alerter::with_logs(Engine::new(config)?, logs);
-    let notifier: OnceCell<AnyNotifier> = OnceCell::new();
+    let silence = SilenceConfig::from_env()?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = AnyStore::from_env(&config, Arc::clone(&clock)).await;
+    tracing::info!(store = %store.describe(), "alert state");
+    let alerter = Alerter::with_logs(Engine::new(config, store, clock)?, logs, silence);
+    let notifiers = LazyNotifier::default();
     lambda_runtime::run(service_fn(|event: LambdaEvent<AlerterEvent>| {
-        handle(&alerter, &notifier, event)
+        handle(&alerter, &notifiers, event)
     }))
     .await
 }
 
-/// The events this function is invoked with (`awslogs` first: a Kinesis event has no such key).
+/// The scheduled EventBridge event (only its shape matters).
+#[derive(serde::Deserialize)]
+struct ScheduledEvent {
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+}
+
+/// The events this function is invoked with (`awslogs` and the schedule first: a Kinesis event
+/// has neither key).
 #[derive(serde::Deserialize)]
 #[serde(untagged)]
 enum AlerterEvent {
     Logs(AwsLogsEvent),
+    Scheduled(ScheduledEvent),
     Kinesis(KinesisEvent),
 }
 
 async fn handle(
-    alerter: &Alerter,
-    notifier: &OnceCell<AnyNotifier>,
+    alerter: &Alerter<AnyStore>,
+    notifiers: &LazyNotifier,
     event: LambdaEvent<AlerterEvent>,
 ) -> Result<KinesisEventResponse, Error> {
-    // A configuration error fails the invocation (Lambda retries the batch; nothing is lost)
-    // and is retried on the next one, since the cell stays empty.
-    let notifier = notifier
-        .get_or_try_init(|| async {
-            let url = webhook_from_env(&LazySecretsManager).await?;
-            if url.is_none() {
-                tracing::warn!("no Slack webhook configured; notifications are only logged");
-            }
-            AnyNotifier::from_webhook(url, DeliveryPolicy::default())
-        })
-        .await?;
-    let notifier = notifier.with_deadline(Deadline::from_lambda(
-        event.context.deadline(),
-        DEADLINE_MARGIN,
-    ));
+    let deadline = Deadline::from_lambda(event.context.deadline(), DEADLINE_MARGIN);
     match &event.payload {
-        AlerterEvent::Kinesis(batch) => Ok(alerter.handle(batch, &notifier).await),
+        AlerterEvent::Kinesis(batch) => Ok(alerter.handle(batch, notifiers, deadline).await),
+        AlerterEvent::Scheduled(s) => {
+            tracing::debug!(detail_type = %s.detail_type, "scheduled check");
+            alerter.tick(notifiers, deadline).await;
+            Ok(KinesisEventResponse::default())
+        }
         AlerterEvent::Logs(logs) => {
-            alerter.handle_awslogs(logs, &notifier).await?;
+            alerter.handle_awslogs(logs, notifiers, deadline).await?;
             Ok(KinesisEventResponse::default())
         }
     }

@@ -9,14 +9,17 @@
 //! sees every shard, and its per-load-balancer watermark makes data behind it late, which is why
 //! that order matters after a backlog (`albwatch replay`, `--from trim-horizon`).
 //!
-//! - A batch whose delivery failed (the handler's `batchItemFailures`) is retried from the
-//!   reported record, at most [`MAX_BATCH_RETRIES`] times, like the deployed mapping; the
-//!   notifications stay pending in the engine either way.
+//! - The alert state is in memory, or in DynamoDB when `ALBWATCH_STATE_TABLE` is set (as the
+//!   deployed alerter; several `consume` processes then share it like Lambda environments).
+//! - A batch the handler reports in `batchItemFailures` (the state store failed, or a log
+//!   group's message) is retried from the reported record, at most [`MAX_BATCH_RETRIES`] times,
+//!   like the deployed mapping. A failed Slack post is not: it stays pending in the store and is
+//!   retried with a backoff by a later batch.
 //! - `--once` stops when every shard is caught up (an empty batch with `MillisBehindLatest` 0)
 //!   or closed and read to its end; Ctrl-C stops at once. Both print the totals.
 
 use std::io::Write as _;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -32,20 +35,23 @@ use crate::alert::config::AlertConfig;
 use crate::alert::engine::Engine;
 use crate::alert::handler::{Alerter, BatchSummary};
 use crate::alert::logs::{LogAlertConfig, LogAlerts};
+use crate::alert::silence::SilenceConfig;
+use crate::alert::store::AnyStore;
+use crate::clock::{Clock, SystemClock};
 use crate::cli::exit::Exit;
 use crate::kinesis::event::cmp_sequence;
 use crate::kinesis::poller::ShardPoller;
 use crate::kinesis::stream::{ReadError, StreamClient};
 use crate::notify::notification::{Notification, Status};
-use crate::notify::notifier::{AttemptFailure, DeliveryError, Notifier};
+use crate::notify::notifier::{AttemptFailure, DeliveryError, Notifier, Ready};
 use crate::notify::slack::{render_payload, render_text};
 use crate::notify::webhook::{SlackWebhook, WebhookUrl};
-use crate::retry::RetryPolicy;
+use crate::retry::{Deadline, RetryPolicy};
 
 /// Retries of a batch whose delivery failed: the deployed event source mapping's
 /// `MaximumRetryAttempts`.
 pub const MAX_BATCH_RETRIES: u32 = 5;
-/// Waits between retries of a batch whose delivery failed: from 1 s doubling to 10 s.
+/// Waits between retries of a reported batch: from 1 s doubling to 10 s.
 pub const BATCH_RETRY: RetryPolicy = RetryPolicy {
     max_attempts: MAX_BATCH_RETRIES + 1,
     base_delay: Duration::from_secs(1),
@@ -174,7 +180,7 @@ impl Totals {
 struct Consumer {
     poller: ShardPoller,
     once: bool,
-    alerter: Alerter,
+    alerter: Alerter<AnyStore>,
     notifier: ConsumeNotifier,
     totals: Totals,
 }
@@ -186,7 +192,13 @@ impl Consumer {
         let logs = LogAlerts::new(
             LogAlertConfig::from_env(&config).map_err(|e| ConsumeError::Config(e.to_string()))?,
         );
-        let engine = Engine::new(config).map_err(|e| ConsumeError::Config(e.to_string()))?;
+        let silence =
+            SilenceConfig::from_env().map_err(|e| ConsumeError::Config(e.to_string()))?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store = AnyStore::from_env(&config, Arc::clone(&clock)).await;
+        info!(store = %store.describe(), "alert state");
+        let engine =
+            Engine::new(config, store, clock).map_err(|e| ConsumeError::Config(e.to_string()))?;
         let sink = match &args.slack_webhook {
             Some(url) => Sink::Post(
                 WebhookUrl::parse(url)
@@ -208,7 +220,7 @@ impl Consumer {
         Ok(Self {
             poller: ShardPoller::new(stream, start).await?,
             once: args.once,
-            alerter: Alerter::with_logs(engine, logs),
+            alerter: Alerter::with_logs(engine, logs, silence),
             notifier: ConsumeNotifier::new(sink),
             totals: Totals::default(),
         })
@@ -244,7 +256,7 @@ impl Consumer {
     }
 
     /// Hands one run of records to the alerter as one `KinesisEvent`, retrying from the
-    /// reported record while delivery fails, like the deployed event source mapping.
+    /// reported record, like the deployed event source mapping.
     async fn handle(
         &mut self,
         shard: &str,
@@ -255,11 +267,13 @@ impl Consumer {
         event.records = records;
         let mut attempt = 0;
         loop {
-            // Ctrl-C also interrupts a delivery that is still retrying; nothing is committed.
+            // Ctrl-C also interrupts a delivery that is still retrying; what was claimed is retried
+            // when its lease ends.
+            let notifier = Ready(&self.notifier);
             let (response, summary) = tokio::select! {
                 biased;
                 () = stopped(stop) => return Ok(()),
-                handled = self.alerter.handle_with_summary(&event, &self.notifier) => handled,
+                handled = self.alerter.handle_with_summary(&event, &notifier, Deadline::none()) => handled,
             };
             self.totals.add(&summary, attempt == 0);
             if let Some(message) = self.notifier.output_error() {
@@ -280,8 +294,8 @@ impl Consumer {
                     sequence_number = %sequence,
                     attempts = attempt + 1,
                     undelivered = summary.failed,
-                    "delivery still failing; moving on (the notifications stay pending and are \
-                     tried again with the next batch)"
+                    "batch still reported for retry (state store or log-group delivery failing); \
+                     moving on"
                 );
                 self.totals.undelivered += summary.failed;
                 return Ok(());
@@ -293,7 +307,7 @@ impl Consumer {
                 sequence_number = %sequence,
                 attempt,
                 delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                "delivery failed; retrying the batch from this record"
+                "batch reported for retry; retrying from this record"
             );
             let from = event
                 .records

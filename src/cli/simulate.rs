@@ -1,8 +1,8 @@
 //! `albwatch simulate`: the whole pipeline in-process on local files, no AWS needed.
 //!
 //! Each ALB log goes through the real ingest code path ([`ingest_reader`]) into an in-memory
-//! bus; the records it produced are fed to the real alert engine, which is evaluated after
-//! each file (one file ≈ one Lambda invocation). CloudWatch Logs subscription payloads
+//! bus; the records it produced are fed to the real alert engine (on the in-memory state
+//! store), which is evaluated after each file (one file ≈ one Lambda invocation). CloudWatch Logs subscription payloads
 //! (`.json`, `.json.gz`) go to the log-pattern alerts. At the end of input every window is made
 //! final so recoveries are announced.
 
@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 
 use crate::alert::config::AlertConfig;
-use crate::alert::engine::Engine;
+use std::sync::Arc;
+
+use crate::alert::engine::{Claim, Engine};
+use crate::alert::store::memory::MemoryStore;
+use crate::clock::SystemClock;
 use crate::alert::logs::{LogAlertConfig, LogAlerts};
 use crate::cli::exit::Exit;
 use crate::cwlogs::{CwLogsError, LogsPayload, decode_awslogs_event, decode_payload};
@@ -125,7 +129,8 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<Totals> {
     }
     let alert = AlertConfig::from_env()?;
     let logs = LogAlerts::new(LogAlertConfig::from_env(&alert)?);
-    let engine = Engine::new(alert)?;
+    let store = MemoryStore::new(alert.dedupe_capacity);
+    let engine = Engine::new(alert, store, Arc::new(SystemClock))?;
     let output = match &args.slack_webhook {
         Some(url) => Output::Post(WebhookUrl::parse(url).and_then(SlackWebhook::new)?),
         None => Output::Print(args.format),
@@ -151,7 +156,7 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<Totals> {
         }
         announce(&engine, &logs, &output, &mut totals).await;
     }
-    engine.finish();
+    engine.finish().await?;
     announce(&engine, &logs, &output, &mut totals).await;
 
     let c = engine.counters();
@@ -182,7 +187,7 @@ async fn feed_alb_log(
     input: &Input,
     config: &IngestConfig,
     sink: &MemorySink,
-    engine: &Engine,
+    engine: &Engine<MemoryStore>,
     totals: &mut Totals,
 ) -> anyhow::Result<()> {
     let name = input.name();
@@ -194,12 +199,16 @@ async fn feed_alb_log(
         version_id: None,
     };
     let result = ingest_reader(reader, source, config, sink, Deadline::none()).await;
+    let batch = engine.batch();
     for record in sink.take() {
         totals.records += 1;
         totals.record_bytes += record.data.len() as u64;
-        if let Err(poison) = engine.ingest_bytes(&record.data) {
+        if let Err(poison) = batch.ingest_bytes(&record.data) {
             bail!("{name}: the ingest wrote a record the engine rejects: {poison}");
         }
+    }
+    if let Some((_, e)) = engine.commit(batch).await.failed.into_iter().next() {
+        bail!("{name}: {e}");
     }
     let report = result?;
     totals.lines += report.lines;
@@ -220,17 +229,25 @@ fn feed_logs_payload(input: &Input, logs: &LogAlerts) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Shows (or posts) what the engines have to announce, then marks it announced.
-async fn announce(engine: &Engine, logs: &LogAlerts, output: &Output, totals: &mut Totals) {
-    for (group, is_logs) in [(engine.evaluate(), false), (logs.evaluate(), true)] {
-        for (lb, notifications) in group_by_load_balancer(group) {
-            if show(&lb, &notifications, output, totals).await {
-                if is_logs {
-                    logs.commit(&notifications);
-                } else {
-                    engine.commit(&notifications);
-                }
-            }
+/// Shows (or posts) what the engines have to announce, then marks it announced (or, when a
+/// post failed, pending with a backoff).
+async fn announce(
+    engine: &Engine<MemoryStore>,
+    logs: &LogAlerts,
+    output: &Output,
+    totals: &mut Totals,
+) {
+    let evaluation = engine.evaluate_all().await;
+    for (lb, claims) in Claim::by_load_balancer(evaluation.claims) {
+        let notifications: Vec<Notification> =
+            claims.iter().flat_map(|c| c.notifications().cloned()).collect();
+        let delivered = show(&lb, &notifications, output, totals).await;
+        // The in-memory store cannot fail.
+        let _ = engine.settle(&claims, delivered).await;
+    }
+    for (group, notifications) in group_by_load_balancer(logs.evaluate()) {
+        if show(&group, &notifications, output, totals).await {
+            logs.commit(&notifications);
         }
     }
 }

@@ -29,6 +29,58 @@ pub trait Notifier {
     }
 }
 
+/// Where an invocation gets its notifier. Building one can fail (a secret that cannot be read,
+/// a malformed webhook): that is a failed delivery, retried later from the state store, never
+/// a failed batch.
+pub trait NotifierSource: Sync {
+    /// The notifier built.
+    type Notifier: Notifier + Sync;
+
+    /// A notifier whose posts give up at `deadline`.
+    fn notifier(
+        &self,
+        deadline: crate::retry::Deadline,
+    ) -> impl Future<Output = Result<Self::Notifier, NotifierUnavailable>> + Send;
+}
+
+/// A notifier that is always there (the CLI, tests), as a [`NotifierSource`]; the deadline is
+/// the notifier's own.
+#[derive(Debug, Clone, Copy)]
+pub struct Ready<'a, N>(pub &'a N);
+
+impl<'a, N: Notifier + Sync> NotifierSource for Ready<'a, N> {
+    type Notifier = &'a N;
+
+    async fn notifier(
+        &self,
+        _deadline: crate::retry::Deadline,
+    ) -> Result<&'a N, NotifierUnavailable> {
+        Ok(self.0)
+    }
+}
+
+impl<T: Notifier + Sync> Notifier for &T {
+    fn post(&self, payload: &Value) -> impl Future<Output = Result<(), DeliveryError>> + Send {
+        (**self).post(payload)
+    }
+
+    fn notify(
+        &self,
+        load_balancer: &str,
+        notifications: &[Notification],
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send
+    where
+        Self: Sync,
+    {
+        (**self).notify(load_balancer, notifications)
+    }
+}
+
+/// No notifier could be built. Never contains a secret.
+#[derive(Debug, thiserror::Error)]
+#[error("no notifier: {0}")]
+pub struct NotifierUnavailable(pub String);
+
 /// Why a payload was not delivered. Never contains the webhook URL.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {

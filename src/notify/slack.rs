@@ -198,6 +198,7 @@ pub fn render_text(notification: &Notification) -> String {
     let place = match notification.source {
         Source::Alb => "load balancer",
         Source::CloudwatchLogs => "log group",
+        Source::LogDelivery => "load balancer",
     };
     let mut out = format!("{} on {place} {lb}\n", parts.title);
     for line in parts.details.iter().chain(&parts.samples) {
@@ -305,7 +306,7 @@ impl Counts {
 }
 
 /// Output flavour shared by the Slack and terminal renderers.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Style {
     Mrkdwn,
     Text,
@@ -355,7 +356,59 @@ struct Parts {
 }
 
 impl Parts {
+    /// Access logs stopped, or flow again.
+    fn log_delivery(n: &Notification, style: Style) -> Self {
+        let lb = style.code(&n.load_balancer, MAX_FIELD_CHARS);
+        let (title, details) = match n.status {
+            Status::Firing => (
+                format!(
+                    "{}{} from load balancer {lb} since {}",
+                    if style == Style::Mrkdwn { ":warning: " } else { "" },
+                    style.bold("NO ACCESS LOGS"),
+                    format_time(&n.window_start)
+                ),
+                vec![
+                    format!(
+                        "{} no records between {} and {}: 5xx alerts for this load balancer are blind.",
+                        style.bold("Silent:"),
+                        format_time(&n.window_start),
+                        format_time(&n.window_end)
+                    ),
+                    format!(
+                        "{} a bucket policy change (log delivery denied), the load balancer's \
+                         access_logs.s3.enabled attribute turned off, a moved prefix, or the \
+                         ingest function failing; check \
+                         `aws elbv2 describe-load-balancer-attributes`.",
+                        style.bold("Usual causes:")
+                    ),
+                ],
+            ),
+            Status::Resolved => (
+                format!(
+                    "{}{} for load balancer {lb}",
+                    if style == Style::Mrkdwn { ":large_green_circle: " } else { "" },
+                    style.bold("ACCESS LOGS FLOWING AGAIN")
+                ),
+                vec![format!(
+                    "{} none from {} until {}.",
+                    style.bold("Gap:"),
+                    format_time(&n.window_start),
+                    format_time(&n.window_end)
+                )],
+            ),
+        };
+        Self {
+            title,
+            details,
+            samples: Vec::new(),
+            more_samples: 0,
+        }
+    }
+
     fn of(n: &Notification, style: Style) -> Self {
+        if n.source == Source::LogDelivery {
+            return Self::log_delivery(n, style);
+        }
         let (marker, status) = match (style, n.status) {
             (Style::Mrkdwn, Status::Firing) => (":red_circle: ", "FIRING"),
             (Style::Mrkdwn, Status::Resolved) => (":large_green_circle: ", "RESOLVED"),
@@ -370,7 +423,7 @@ impl Parts {
                 }
                 s
             }
-            (TargetKind::Target, Source::CloudwatchLogs) => {
+            (TargetKind::Target, Source::CloudwatchLogs | Source::LogDelivery) => {
                 format!("log stream {}", style.code(&n.target, MAX_FIELD_CHARS))
             }
             (TargetKind::TargetGroup, _) => format!(
