@@ -140,7 +140,7 @@ pub fn render_payload(load_balancer: &str, notifications: &[Notification]) -> Va
         .iter()
         .any(|n| n.escalation && n.status == Status::Firing);
     let lb = Style::Mrkdwn.lit(load_balancer, MAX_FIELD_CHARS);
-    let emoji = if counts.firing > 0 {
+    let emoji = if counts.alarming() {
         ":rotating_light:"
     } else {
         ":white_check_mark:"
@@ -255,11 +255,21 @@ fn fallback_text(lb: &str, counts: &Counts, ordered: &[&Notification]) -> String
             Status::Firing => "firing",
             Status::Resolved => "resolved",
         };
-        let item = format!(
-            "{sep}{} {status} ({} 5xx)",
-            Style::Mrkdwn.lit(&n.target, MAX_FIELD_CHARS),
-            n.count_5xx
-        );
+        let item = match (n.source, n.status) {
+            (Source::LogDelivery, Status::Firing) => format!(
+                "{sep}NO ACCESS LOGS since {}",
+                format_time(&n.window_start)
+            ),
+            (Source::LogDelivery, Status::Resolved) => format!(
+                "{sep}access logs flowing again since {}",
+                format_time(&n.window_end)
+            ),
+            _ => format!(
+                "{sep}{} {status} ({} 5xx)",
+                Style::Mrkdwn.lit(&n.target, MAX_FIELD_CHARS),
+                n.count_5xx
+            ),
+        };
         if slack_len(&text) + slack_len(&item) + 2 > FALLBACK_TEXT_CAP {
             text.push_str(", …");
             break;
@@ -274,29 +284,48 @@ fn fallback_text(lb: &str, counts: &Counts, ordered: &[&Notification]) -> String
 struct Counts {
     firing: usize,
     resolved: usize,
+    /// Log delivery stopped (firing) or flows again (resolved).
+    logs_stopped: usize,
+    logs_flowing: usize,
 }
 
 impl Counts {
     fn of<'a>(ns: impl IntoIterator<Item = &'a Notification>) -> Self {
         let mut c = Self::default();
         for n in ns {
-            match n.status {
-                Status::Firing => c.firing += 1,
-                Status::Resolved => c.resolved += 1,
+            match (n.source == Source::LogDelivery, n.status) {
+                (false, Status::Firing) => c.firing += 1,
+                (false, Status::Resolved) => c.resolved += 1,
+                (true, Status::Firing) => c.logs_stopped += 1,
+                (true, Status::Resolved) => c.logs_flowing += 1,
             }
         }
         c
     }
 
-    /// "2 targets firing, 1 resolved".
+    /// Anything alarming in the message.
+    fn alarming(&self) -> bool {
+        self.firing + self.logs_stopped > 0
+    }
+
+    /// "2 targets firing, 1 resolved" (and the log delivery, if it changed).
     fn summary(&self) -> String {
         let plural = |k: usize| if k == 1 { "target" } else { "targets" };
-        match (self.firing, self.resolved) {
-            (0, 0) => "nothing to report".to_owned(),
-            (f, 0) => format!("{f} {} firing", plural(f)),
-            (0, r) => format!("{r} {} resolved", plural(r)),
-            (f, r) => format!("{f} {} firing, {r} resolved", plural(f)),
+        let mut parts = Vec::new();
+        if self.logs_stopped > 0 {
+            parts.push("access logs stopped".to_owned());
         }
+        if self.logs_flowing > 0 {
+            parts.push("access logs flowing again".to_owned());
+        }
+        match (self.firing, self.resolved) {
+            (0, 0) if parts.is_empty() => parts.push("nothing to report".to_owned()),
+            (0, 0) => {}
+            (f, 0) => parts.push(format!("{f} {} firing", plural(f))),
+            (0, r) => parts.push(format!("{r} {} resolved", plural(r))),
+            (f, r) => parts.push(format!("{f} {} firing, {r} resolved", plural(f))),
+        }
+        parts.join(", ")
     }
 
     /// "30 firing, 2 resolved".

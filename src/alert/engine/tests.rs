@@ -1,7 +1,9 @@
 use super::*;
 use crate::alb::time::parse_time_us;
+use crate::alert::store::StoredWindow;
+use crate::alert::store::memory::MemoryStore;
 use crate::alert::window::tests::{entry, record, tally};
-use crate::alert::window::{WindowAgg, WindowKey};
+use crate::clock::ManualClock;
 use crate::notify::notification;
 use crate::record::{ForwardMode, RecordEntry, Tally};
 use proptest::prelude::*;
@@ -9,8 +11,103 @@ use proptest::prelude::*;
 const LB: &str = "app/shop/1";
 const T1: &str = "10.0.1.11:8080";
 
-fn engine() -> Engine {
-    Engine::new(AlertConfig::default()).expect("valid config")
+/// An engine on an in-memory store, driven synchronously (the memory store never waits), with
+/// a wall clock that moves only when told to.
+struct Harness {
+    e: Engine<MemoryStore>,
+    clock: ManualClock,
+    rt: tokio::runtime::Runtime,
+}
+
+fn engine() -> Harness {
+    with_config(AlertConfig::default())
+}
+
+fn with_config(config: AlertConfig) -> Harness {
+    let clock = ManualClock::at(parse_time_us("2026-01-01T00:00:00Z").expect("time"));
+    let store = MemoryStore::new(config.dedupe_capacity);
+    Harness {
+        e: Engine::new(config, store, Arc::new(clock.clone())).expect("valid config"),
+        clock,
+        rt: tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime"),
+    }
+}
+
+impl Harness {
+    /// One record as one batch; what it counted.
+    fn ingest(&self, r: &Record<'_>) -> Counters {
+        let batch = self.e.batch();
+        batch.ingest(r);
+        self.commit(batch)
+    }
+
+    /// One record's bytes as one batch (poison included in the counters).
+    fn ingest_bytes(&self, data: &[u8]) -> Result<Counters, PoisonRecord> {
+        let batch = self.e.batch();
+        let result = batch.ingest_bytes(data);
+        let c = self.commit(batch);
+        result.map(|_| c)
+    }
+
+    fn commit(&self, batch: Batch) -> Counters {
+        let committed = self.rt.block_on(self.e.commit(batch));
+        assert!(committed.failed.is_empty());
+        committed.counters
+    }
+
+    fn claim(&self) -> Vec<Claim> {
+        let evaluation = self.rt.block_on(self.e.evaluate_all());
+        assert!(evaluation.failed.is_empty());
+        evaluation.claims
+    }
+
+    /// What is due now, claimed and then released as if its delivery failed.
+    fn evaluate(&self) -> Vec<Notification> {
+        let claims = self.claim();
+        assert!(self.rt.block_on(self.e.settle(&claims, false)).is_empty());
+        claims.iter().flat_map(|c| c.notifications().cloned()).collect()
+    }
+
+    /// What is due now, claimed and confirmed as delivered.
+    fn deliver(&self) -> Vec<Notification> {
+        let claims = self.claim();
+        assert!(self.rt.block_on(self.e.settle(&claims, true)).is_empty());
+        claims.iter().flat_map(|c| c.notifications().cloned()).collect()
+    }
+
+    fn finish(&self) {
+        self.rt.block_on(self.e.finish()).expect("memory store");
+    }
+
+    fn counters(&self) -> Counters {
+        self.e.counters()
+    }
+
+    fn config(&self) -> &AlertConfig {
+        self.e.config()
+    }
+
+    fn window_count(&self) -> usize {
+        self.e.store().window_count()
+    }
+
+    fn key_count(&self) -> usize {
+        self.e.store().ledger_count()
+    }
+
+    fn windows_snapshot(&self) -> Vec<(KeyId, StoredWindow)> {
+        self.e.store().windows_snapshot()
+    }
+
+    /// The load balancer's event-time watermark.
+    fn watermark(&self, lb: &str) -> Option<String> {
+        self.rt
+            .block_on(self.e.store().progress(lb))
+            .expect("memory store")
+            .map(|p| notification::format_time(&micros_to_datetime(p.seen_us)))
+    }
 }
 
 fn minute(m: u32) -> String {
@@ -42,11 +139,9 @@ fn statuses(ns: &[Notification]) -> Vec<(String, Status, bool)> {
         .collect()
 }
 
-/// Evaluates and commits everything (a notifier that always succeeds).
-fn deliver(e: &Engine) -> Vec<Notification> {
-    let ns = e.evaluate();
-    e.commit(&ns);
-    ns
+/// Evaluates and confirms everything (a notifier that always succeeds).
+fn deliver(e: &Harness) -> Vec<Notification> {
+    e.deliver()
 }
 
 #[test]
@@ -134,7 +229,7 @@ fn repeat_interval_and_escalation_run_in_event_time() {
         repeat_interval_seconds: 1800,
         ..AlertConfig::default()
     };
-    let e = Engine::new(config).expect("config");
+    let e = with_config(config);
     e.ingest(&minute_record(T1, 0, 0, 20, Some(100)));
     assert_eq!(
         statuses(&deliver(&e)),
@@ -178,12 +273,12 @@ fn late_data_is_dropped_counted_and_does_not_reopen_windows() {
     let before = e.window_count();
     // 22:19 ends 22:20; + 10 min = 22:30 <= watermark 22:30:00: final, so late.
     let late = e.ingest(&minute_record(T1, 1, 19, 50, Some(60)));
-    assert_eq!(late.added.late_entries, 50);
-    assert_eq!(late.added.late_tallies, 1);
+    assert_eq!(late.late_entries, 50);
+    assert_eq!(late.late_tallies, 1);
     assert_eq!(e.window_count(), before);
     // 22:20 is still open.
     let ok = e.ingest(&minute_record(T1, 2, 20, 50, Some(60)));
-    assert_eq!(ok.added.entries, 50);
+    assert_eq!(ok.entries, 50);
     assert_eq!(e.counters().late_entries, 50);
     assert_eq!(e.counters().late_tallies, 1);
     assert_eq!(
@@ -224,7 +319,7 @@ fn load_balancer_generated_errors_are_labelled() {
 }
 
 #[test]
-fn evaluate_is_pure_and_a_failed_delivery_is_retried_once_delivered() {
+fn a_failed_delivery_backs_off_is_retried_and_is_never_sent_twice() {
     let e = engine();
     let records: Vec<Vec<u8>> = (0..3)
         .map(|i| serde_json::to_vec(&minute_record(T1, i, i as u32, 20, Some(100))).expect("json"))
@@ -234,19 +329,42 @@ fn evaluate_is_pure_and_a_failed_delivery_is_retried_once_delivered() {
     }
     let first = e.evaluate();
     assert_eq!(first.len(), 1);
-    assert_eq!(e.evaluate(), first, "nothing committed: same answer");
-    // The retried batch: all duplicates; the pending notification is still produced.
+    assert!(e.evaluate().is_empty(), "pending, backing off");
+    // The retried batch: all duplicates, nothing counted twice.
     for r in &records {
-        assert!(e.ingest_bytes(r).expect("valid").duplicate);
+        assert_eq!(e.ingest_bytes(r).expect("valid").duplicates, 1);
     }
     assert_eq!(e.counters().duplicates, 3);
-    assert_eq!(e.evaluate(), first);
-    e.commit(&first);
+    assert!(e.evaluate().is_empty(), "still backing off");
+    e.clock.advance(31_000_000);
+    assert_eq!(e.evaluate(), first, "retried after the backoff, unchanged");
+    assert!(e.evaluate().is_empty(), "backing off longer");
+    e.clock.advance(61_000_000);
+    assert_eq!(e.deliver(), first);
+    e.clock.advance(3_600_000_000);
     assert!(e.evaluate().is_empty(), "delivered: never sent twice");
     for r in &records {
         e.ingest_bytes(r).expect("valid");
     }
     assert!(e.evaluate().is_empty());
+}
+
+/// A claim whose environment died before confirming is retried once its lease ends, and only
+/// then.
+#[test]
+fn an_unconfirmed_claim_is_retried_after_its_lease() {
+    let e = engine();
+    e.ingest(&minute_record(T1, 0, 0, 20, Some(100)));
+    let claimed = e.claim();
+    assert_eq!(claimed.len(), 1);
+    assert!(e.claim().is_empty(), "claimed by the first environment");
+    e.clock.advance(crate::alert::ledger::DELIVERY_LEASE_US);
+    let again = e.claim();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        again[0].notifications().collect::<Vec<_>>(),
+        claimed[0].notifications().collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -256,7 +374,7 @@ fn an_incident_inside_one_batch_is_announced_firing_and_resolved() {
     for m in 1..20 {
         e.ingest(&minute_record(T1, u64::from(m), m, 0, Some(100)));
     }
-    let ns = e.evaluate();
+    let ns = e.deliver();
     assert_eq!(
         statuses(&ns),
         [
@@ -264,8 +382,8 @@ fn an_incident_inside_one_batch_is_announced_firing_and_resolved() {
             (T1.to_owned(), Status::Resolved, false)
         ]
     );
-    e.commit(&ns);
-    assert!(e.evaluate().is_empty());
+    e.clock.advance(3_600_000_000);
+    assert!(e.evaluate().is_empty(), "delivered once");
 }
 
 #[test]
@@ -283,9 +401,7 @@ fn finish_makes_windows_final_so_the_resolution_is_announced() {
     assert_eq!(e.window_count(), 0);
     // Finishing did not move the event-time clock.
     assert_eq!(
-        e.watermark(LB)
-            .map(|t| notification::format_time(&t))
-            .as_deref(),
+        e.watermark(LB).as_deref(),
         Some("2025-06-21T22:06:00Z")
     );
 }
@@ -399,17 +515,20 @@ fn concurrent_ingestion_counts_like_sequential() {
     for r in &records {
         sequential.ingest(r);
     }
+    // One batch counted on four threads at once (the per-invocation DashMap).
     let parallel = engine();
+    let batch = parallel.e.batch();
     std::thread::scope(|s| {
         for chunk in records.chunks(50) {
-            let parallel = &parallel;
+            let batch = &batch;
             s.spawn(move || {
                 for r in chunk {
-                    parallel.ingest(r);
+                    batch.ingest(r);
                 }
             });
         }
     });
+    parallel.commit(batch);
     assert_eq!(parallel.windows_snapshot(), sequential.windows_snapshot());
     assert_eq!(parallel.counters(), sequential.counters());
 }
@@ -521,7 +640,7 @@ proptest! {
         for (i, r) in shuffled.iter().enumerate() {
             other.ingest(r);
             if dups[i % dups.len()] {
-                prop_assert!(other.ingest(r).duplicate);
+                prop_assert_eq!(other.ingest(r).duplicates, 1);
                 extra += 1;
             }
             if cuts[i % cuts.len()] {
@@ -544,10 +663,10 @@ fn windows_snapshot_is_keyed_by_load_balancer_key_and_start() {
     e.ingest(&minute_record(T1, 0, 3, 2, Some(10)));
     let snap = e.windows_snapshot();
     assert_eq!(snap.len(), 1);
-    let (WindowKey { id, start_us }, agg) = &snap[0];
+    let (id, w) = &snap[0];
     assert_eq!((&*id.load_balancer, &*id.key), (LB, T1));
-    assert_eq!(Some(*start_us), parse_time_us("2025-06-21T22:03:00Z"));
-    assert_eq!(agg.requests(), Some(10));
+    assert_eq!(Some(w.start_us), parse_time_us("2025-06-21T22:03:00Z"));
+    assert_eq!(w.agg.requests(), Some(10));
 }
 
 /// The `fixtures/incident` logs, run through the real ingest (errors mode) into records, one
@@ -650,12 +769,23 @@ pub(crate) fn incident_records() -> Vec<Vec<Vec<u8>>> {
 }
 
 /// What an engine holds after ingesting: windows, counters and the watermark.
-fn engine_state(e: &Engine) -> (Vec<(WindowKey, WindowAgg)>, Counters, Option<String>) {
-    (
-        e.windows_snapshot(),
-        e.counters(),
-        e.watermark("lb0").map(|t| notification::format_time(&t)),
-    )
+fn engine_state(e: &Harness) -> (Vec<(KeyId, StoredWindow)>, Counters, Option<String>) {
+    (e.windows_snapshot(), e.counters(), e.watermark("lb0"))
+}
+
+impl Harness {
+    /// Parses the whole [`Record`] first, then counts it as one batch.
+    fn ingest_slice(&self, data: &mut [u8]) -> Result<Counters, PoisonRecord> {
+        match Record::from_slice(data) {
+            Ok(r) => Ok(self.ingest(&r)),
+            Err(e) => {
+                let batch = self.e.batch();
+                batch.poison.fetch_add(1, Ordering::Relaxed);
+                self.commit(batch);
+                Err(PoisonRecord(e))
+            }
+        }
+    }
 }
 
 /// An entry spec with a time that may be invalid (`kind` 0) or far in the future (`kind` 1).
@@ -721,7 +851,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// `ingest_bytes` counts while parsing; it must count exactly like parsing a whole
-    /// [`Record`] first (`ingest_slice`), late, invalid and future times included, and treat
+    /// [`Record`] first (`Harness::ingest_slice`), late, invalid and future times included, and treat
     /// damaged bytes the same way: a record both reject leaves no counts behind.
     #[test]
     fn streaming_ingest_counts_like_parsing_the_record_first(
@@ -741,8 +871,8 @@ proptest! {
                 let at = at.index(data.len());
                 data[at] = byte;
             }
-            let a = whole.ingest_slice(&mut data.clone()).map(|x| x.added);
-            let b = streamed.ingest_bytes(&data).map(|x| x.added);
+            let a = whole.ingest_slice(&mut data.clone());
+            let b = streamed.ingest_bytes(&data);
             prop_assert_eq!(a.is_ok(), b.is_ok(), "{:?} vs {:?}", a, b);
             if let (Ok(a), Ok(b)) = (a, b) {
                 prop_assert_eq!(a, b);
@@ -773,8 +903,8 @@ fn a_record_malformed_halfway_leaves_no_counts() {
         assert_eq!(e.window_count(), 0);
         assert_eq!(e.watermark(LB), None);
         let ok = e.ingest_bytes(good.as_bytes()).expect("valid");
-        assert!(!ok.duplicate);
-        assert_eq!((ok.added.entries, ok.added.tallies), (5, 1));
+        assert_eq!(ok.duplicates, 0);
+        assert_eq!((ok.entries, ok.tallies), (5, 1));
     }
 }
 
@@ -796,7 +926,7 @@ fn entries_read_by_serde_after_a_fallback_are_counted_once() {
         .ingest_slice(&mut mixed.clone().into_bytes())
         .expect("valid");
     let b = streamed.ingest_bytes(mixed.as_bytes()).expect("valid");
-    assert_eq!((a.added.entries, a.added.entries_5xx), (3, 3));
-    assert_eq!(a.added, b.added);
+    assert_eq!((a.entries, a.entries_5xx), (3, 3));
+    assert_eq!(a, b);
     assert_eq!(engine_state(&streamed), engine_state(&whole));
 }

@@ -1,5 +1,9 @@
 use super::*;
+use crate::alb::time::parse_time_us;
 use crate::alert::config::AlertConfig;
+use crate::alert::store::memory::MemoryStore;
+use crate::clock::ManualClock;
+use crate::notify::notifier::{NotifierUnavailable, Ready};
 use crate::alert::window::tests::{entry, record, tally};
 use crate::notify::notifier::AttemptFailure;
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
@@ -74,8 +78,23 @@ fn event(records: &[(&str, Vec<u8>)]) -> KinesisEvent {
     event
 }
 
-fn alerter() -> Alerter {
-    Alerter::new(Engine::new(AlertConfig::default()).expect("config"))
+const NOW: &str = "2026-01-01T00:00:00Z";
+
+/// An alerter on an in-memory store, with a hand-moved wall clock and the given silence check.
+fn alerter_with(silence: SilenceConfig) -> (Alerter<MemoryStore>, ManualClock) {
+    let clock = ManualClock::at(parse_time_us(NOW).expect("time"));
+    let config = AlertConfig::default();
+    let store = MemoryStore::new(config.dedupe_capacity);
+    let engine = Engine::new(config, store, Arc::new(clock.clone())).expect("config");
+    let logs = LogAlerts::new(LogAlertConfig::new(engine.config(), LogPatterns::default()));
+    (Alerter::with_logs(engine, logs, silence), clock)
+}
+
+/// An alerter whose silence check stays quiet (a month) while tests move the clock by hours.
+fn alerter() -> (Alerter<MemoryStore>, ManualClock) {
+    alerter_with(SilenceConfig {
+        after_us: 30 * 86_400_000_000,
+    })
 }
 
 fn failures(r: &KinesisEventResponse) -> Vec<&str> {
@@ -85,9 +104,17 @@ fn failures(r: &KinesisEventResponse) -> Vec<&str> {
         .collect()
 }
 
+async fn handle(
+    a: &Alerter<MemoryStore>,
+    ev: &KinesisEvent,
+    n: &FakeNotifier,
+) -> (KinesisEventResponse, BatchSummary) {
+    a.handle_with_summary(ev, &Ready(n), Deadline::none()).await
+}
+
 #[tokio::test]
 async fn poison_is_skipped_and_notifications_are_posted_per_load_balancer() {
-    let a = alerter();
+    let (a, _) = alerter();
     let n = FakeNotifier::default();
     let ev = event(&[
         ("100", b"{not json".to_vec()),
@@ -95,7 +122,7 @@ async fn poison_is_skipped_and_notifications_are_posted_per_load_balancer() {
         ("102", firing("app/b/2", 0)),
         ("103", firing("app/a/1", 1)),
     ]);
-    let (response, summary) = a.handle_with_summary(&ev, &n).await;
+    let (response, summary) = handle(&a, &ev, &n).await;
     assert!(failures(&response).is_empty());
     assert_eq!(summary.poison, 1);
     assert_eq!(summary.delivered, 2, "one key per load balancer");
@@ -114,88 +141,126 @@ async fn poison_is_skipped_and_notifications_are_posted_per_load_balancer() {
             .contains("app/b/2")
     );
     // Delivered: not posted again.
-    let (response, _) = a.handle_with_summary(&event(&[]), &n).await;
+    let (response, _) = handle(&a, &event(&[]), &n).await;
     assert!(failures(&response).is_empty());
     assert_eq!(n.posted().len(), 2);
 }
 
+/// A failed post never sends records back to Lambda: the counts landed, the notification is
+/// pending in the store and retried after its backoff, by any batch of that load balancer or
+/// the scheduled check, exactly once.
 #[tokio::test]
-async fn gave_up_reports_the_lowest_sequence_of_that_load_balancer_and_the_retry_delivers_once() {
-    let a = alerter();
+async fn a_failed_delivery_is_retried_from_the_store_not_by_reporting_records() {
+    let (a, clock) = alerter();
     let n = FakeNotifier::answering(vec![Ok(()), Err(gave_up())]);
     let ev = event(&[
-        (
-            "49590338271490256608559692538361571095921575989136588802",
-            firing("app/a/1", 0),
-        ),
-        (
-            "49590338271490256608559692538361571095921575989136588898",
-            firing("app/b/2", 0),
-        ),
-        (
-            "49590338271490256608559692538361571095921575989136588899",
-            firing("app/b/2", 1),
-        ),
-        (
-            "49590338271490256608559692540925702759324208085686386690",
-            firing("app/a/1", 1),
-        ),
+        ("1", firing("app/a/1", 0)),
+        ("2", firing("app/b/2", 0)),
+        ("3", firing("app/b/2", 1)),
     ]);
-    let response = a.handle(&ev, &n).await;
-    assert_eq!(
-        failures(&response),
-        ["49590338271490256608559692538361571095921575989136588898"]
-    );
-    // Lambda retries from that record: the same records again (all duplicates now).
-    let retry = event(
-        &ev.records[1..]
-            .iter()
-            .map(|r| (r.kinesis.sequence_number.as_str(), r.kinesis.data.0.clone()))
-            .collect::<Vec<_>>(),
-    );
-    let (response, summary) = a.handle_with_summary(&retry, &n).await;
-    assert!(failures(&response).is_empty());
-    assert_eq!(summary.duplicates, 3);
+    let (response, summary) = handle(&a, &ev, &n).await;
+    assert!(failures(&response).is_empty(), "counting never waits for Slack");
+    assert_eq!((summary.delivered, summary.failed), (1, 1));
+    assert_eq!(summary.entries, 60);
+    // A redelivered batch changes nothing and, within the backoff, posts nothing.
+    let (_, summary) = handle(&a, &ev, &n).await;
+    assert_eq!((summary.duplicates, summary.delivered), (3, 0));
+    assert_eq!(n.posted().len(), 2);
+    clock.advance(31_000_000);
+    let summary = a.tick(&Ready(&n), Deadline::none()).await;
     assert_eq!(summary.delivered, 1);
     let posted = n.posted();
     assert_eq!(posted.len(), 3);
-    assert_eq!(
-        posted[1], posted[2],
-        "the same message, re-produced from pending state"
-    );
-    // And never again.
-    let _ = a.handle(&retry, &n).await;
-    assert_eq!(n.posted().len(), 3);
+    assert_eq!(posted[1], posted[2], "the pending message, unchanged");
+    clock.advance(3_600_000_000);
+    let _ = handle(&a, &ev, &n).await;
+    let _ = a.tick(&Ready(&n), Deadline::none()).await;
+    assert_eq!(n.posted().len(), 3, "never again");
 }
 
 #[tokio::test]
 async fn rejected_is_dropped_without_a_retry_loop() {
-    let a = alerter();
+    let (a, clock) = alerter();
     let n = FakeNotifier::answering(vec![Err(DeliveryError::Rejected {
         status: 404,
         body: "no_service".to_owned(),
     })]);
     let ev = event(&[("1", firing("app/a/1", 0))]);
-    let (response, summary) = a.handle_with_summary(&ev, &n).await;
+    let (response, summary) = handle(&a, &ev, &n).await;
     assert!(failures(&response).is_empty());
     assert_eq!(summary.rejected, 1);
-    let _ = a.handle(&ev, &n).await;
+    clock.advance(3_600_000_000);
+    let _ = handle(&a, &ev, &n).await;
     assert_eq!(n.posted().len(), 1, "not posted again");
 }
 
+/// A notifier source that fails a given number of times (a secret that cannot be read yet).
+struct Flaky<'a> {
+    failures: Mutex<u32>,
+    notifier: &'a FakeNotifier,
+}
+
+impl<'a> NotifierSource for Flaky<'a> {
+    type Notifier = &'a FakeNotifier;
+
+    async fn notifier(&self, _: Deadline) -> Result<&'a FakeNotifier, NotifierUnavailable> {
+        let mut left = self.failures.lock().expect("lock");
+        if *left > 0 {
+            *left -= 1;
+            return Err(NotifierUnavailable("AccessDeniedException".to_owned()));
+        }
+        Ok(self.notifier)
+    }
+}
+
 #[tokio::test]
-async fn a_failure_without_records_of_that_load_balancer_is_retried_next_time() {
-    let a = alerter();
-    let n = FakeNotifier::answering(vec![Err(gave_up()), Err(gave_up())]);
-    let response = a.handle(&event(&[("5", firing("app/a/1", 0))]), &n).await;
-    assert_eq!(failures(&response), ["5"]);
-    // A later batch without app/a/1 records: still pending, nothing to point at.
-    let response = a.handle(&event(&[("9", b"[]".to_vec())]), &n).await;
+async fn a_notifier_that_cannot_be_built_never_fails_the_batch() {
+    let (a, clock) = alerter();
+    let n = FakeNotifier::default();
+    let source = Flaky {
+        failures: Mutex::new(1),
+        notifier: &n,
+    };
+    let (response, summary) = a
+        .handle_with_summary(&event(&[("5", firing("app/a/1", 0))]), &source, Deadline::none())
+        .await;
     assert!(failures(&response).is_empty());
-    let _ = a.handle(&event(&[]), &n).await;
-    assert_eq!(n.posted().len(), 3);
-    let _ = a.handle(&event(&[]), &n).await;
-    assert_eq!(n.posted().len(), 3, "delivered on the third try, then done");
+    assert_eq!((summary.entries, summary.failed), (20, 1));
+    clock.advance(31_000_000);
+    let summary = a.tick(&source, Deadline::none()).await;
+    assert_eq!(summary.delivered, 1);
+    assert_eq!(n.posted().len(), 1);
+}
+
+#[tokio::test]
+async fn silence_is_announced_once_and_so_is_the_recovery() {
+    let (a, clock) = alerter_with(SilenceConfig {
+        after_us: 60_000_000,
+    });
+    let n = FakeNotifier::default();
+    let quiet = |seq: u64| {
+        let entries = vec![entry(0, "2025-06-21T22:45:00Z", 200)];
+        let mut r = record("app/a/1", "10.0.1.11:8080", seq, entries, vec![tally("2025-06-21T22:45", 1, 0)]);
+        r.header.source.key = format!("o{seq}").into();
+        serde_json::to_vec(&r).expect("json")
+    };
+    let _ = handle(&a, &event(&[("1", quiet(0))]), &n).await;
+    let _ = a.tick(&Ready(&n), Deadline::none()).await;
+    assert!(n.posted().is_empty(), "logs are flowing");
+    clock.advance(61_000_000);
+    let _ = a.tick(&Ready(&n), Deadline::none()).await;
+    let _ = a.tick(&Ready(&n), Deadline::none()).await;
+    let posted = n.posted();
+    assert_eq!(posted.len(), 1, "once");
+    let text = posted[0]["text"].as_str().expect("text");
+    assert!(text.contains("NO ACCESS LOGS"), "{text}");
+    clock.advance(600_000_000);
+    let _ = handle(&a, &event(&[("2", quiet(1))]), &n).await;
+    let _ = a.tick(&Ready(&n), Deadline::none()).await;
+    let posted = n.posted();
+    assert_eq!(posted.len(), 2, "the recovery, once");
+    let text = posted[1]["text"].as_str().expect("text");
+    assert!(text.contains("access logs flowing again"), "{text}");
 }
 
 #[tokio::test]
@@ -206,8 +271,8 @@ async fn the_aws_kinesis_event_fixture_is_a_poison_record() {
     ))
     .expect("fixture");
     let ev: KinesisEvent = serde_json::from_str(&json).expect("a Kinesis event");
-    let a = alerter();
-    let (response, summary) = a.handle_with_summary(&ev, &FakeNotifier::default()).await;
+    let (a, _) = alerter();
+    let (response, summary) = handle(&a, &ev, &FakeNotifier::default()).await;
     assert!(failures(&response).is_empty());
     assert_eq!((summary.records, summary.poison), (1, 1));
     let json = serde_json::to_value(&response).expect("json");
