@@ -6,6 +6,9 @@
 //! - `errors` mode: the fixture's 5xx lines repeated, so records are full of compact 5xx
 //!   entries (~2 000+ per record) plus tallies.
 //!
+//! `ingest_*` is the whole in-memory alerter path: records counted into per-invocation batches
+//! of [`LAMBDA_BATCH`] records (the DashMap), committed to the in-memory store, then evaluated.
+//!
 //! `parse_only_*` parses with [`Record::from_slice`] (fresh simd-json buffers per record),
 //! `parse_reused_*` with one [`RecordParser`] into whole records (the engine reuses a parser
 //! too, but streams entries into its windows with `parse_into`).
@@ -15,7 +18,11 @@ use std::ops::ControlFlow;
 
 use albwatch::alb::parse_line;
 use albwatch::alert::config::AlertConfig;
+use std::sync::Arc;
+
 use albwatch::alert::engine::Engine;
+use albwatch::alert::store::memory::MemoryStore;
+use albwatch::clock::SystemClock;
 use albwatch::decode::{DecodeOptions, LineSource};
 use albwatch::ingest::{Deadline, IngestConfig, MemorySink, OutRecord, ingest_reader};
 use albwatch::record::{ForwardMode, Record, RecordParser, SourceId};
@@ -24,6 +31,8 @@ const INCIDENT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/fixtures/incident/AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/06/21"
 );
+/// Records per alerter invocation (the event source mapping's default batch size).
+const LAMBDA_BATCH: usize = 100;
 /// How many times the fixture's 5xx lines are repeated for the errors-mode input.
 const ERROR_REPEATS: usize = 12;
 
@@ -84,8 +93,25 @@ fn join(lines: &[&Vec<u8>]) -> Vec<u8> {
     text
 }
 
-fn engine() -> Engine {
-    Engine::new(AlertConfig::default()).expect("config")
+fn engine() -> Engine<MemoryStore> {
+    let config = AlertConfig::default();
+    let store = MemoryStore::new(config.dedupe_capacity);
+    Engine::new(config, store, Arc::new(SystemClock)).expect("config")
+}
+
+/// Counts `records` in batches of [`LAMBDA_BATCH`], commits each, evaluates at the end;
+/// returns the number of claims.
+fn run(runtime: &tokio::runtime::Runtime, e: &Engine<MemoryStore>, records: &[OutRecord]) -> usize {
+    runtime.block_on(async {
+        for chunk in records.chunks(LAMBDA_BATCH) {
+            let batch = e.batch();
+            for r in chunk {
+                batch.ingest_bytes(&r.data).expect("valid record");
+            }
+            e.commit(batch).await;
+        }
+        e.evaluate_all().await.claims.len()
+    })
 }
 
 fn describe(name: &str, records: &[OutRecord]) -> u64 {
@@ -117,10 +143,11 @@ fn benches(c: &mut Criterion) {
     for (name, records) in [("all_mode", &all), ("errors_mode", &errors)] {
         let entries = describe(name, records);
         // Sanity: everything is counted, nothing late or poison.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
         let e = engine();
-        for r in records.iter() {
-            e.ingest_bytes(&r.data).expect("valid record");
-        }
+        run(&runtime, &e, records);
         let counters = e.counters();
         assert_eq!(counters.entries, entries);
         assert_eq!(counters.late_entries + counters.poison, 0);
@@ -129,10 +156,7 @@ fn benches(c: &mut Criterion) {
         group.bench_function(format!("ingest_{name}"), |b| {
             b.iter(|| {
                 let e = engine();
-                for r in records.iter() {
-                    let _ = black_box(e.ingest_bytes(&r.data));
-                }
-                black_box(e.evaluate().len())
+                black_box(run(&runtime, &e, records))
             });
         });
         group.bench_function(format!("parse_only_{name}"), |b| {

@@ -346,16 +346,22 @@ impl<S: StateStore> Engine<S> {
                     }
                 },
             };
-            // Windows already final are late: drop them before writing.
+            // Windows already final are late: drop them before writing (counted as late
+            // below, unless the record turns out to be a duplicate).
+            let mut dropped: Vec<(u64, u64, u64)> = Vec::new();
             for r in &mut records {
+                let (mut entries, mut tallies) = (0, 0);
                 r.windows.retain(|w| {
                     let late = p.is_some_and(|p| self.timing.is_final(w.start_us, p.final_us));
                     if late {
-                        c.late_entries += w.entries;
-                        c.late_tallies += w.tallies;
+                        entries += w.entries;
+                        tallies += w.tallies;
                     }
                     !late
                 });
+                if entries + tallies > 0 {
+                    dropped.push((r.id, entries, tallies));
+                }
             }
             let report = match self.store.add_counts(&key, &records).await {
                 Ok(report) => report,
@@ -365,6 +371,12 @@ impl<S: StateStore> Engine<S> {
                 }
             };
             c.duplicates += report.duplicates.len() as u64;
+            for (id, entries, tallies) in dropped {
+                if !report.duplicates.contains(&id) {
+                    c.late_entries += entries;
+                    c.late_tallies += tallies;
+                }
+            }
             let mut latest = None;
             let mut arrived = false;
             for r in &records {

@@ -457,6 +457,18 @@ impl SlackWebhook {
     }
 }
 
+/// A webhook is its own source: each invocation gets a copy bound to its deadline.
+impl crate::notify::notifier::NotifierSource for SlackWebhook {
+    type Notifier = SlackWebhook;
+
+    async fn notifier(
+        &self,
+        deadline: Deadline,
+    ) -> Result<SlackWebhook, crate::notify::notifier::NotifierUnavailable> {
+        Ok(self.with_deadline(deadline))
+    }
+}
+
 impl Notifier for SlackWebhook {
     /// Posts until the deadline set by [`SlackWebhook::with_deadline`], or until
     /// [`DeliveryPolicy::default_budget`] from now.

@@ -4,9 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use albwatch::alb::time::parse_time_us;
 use albwatch::alert::config::AlertConfig;
 use albwatch::alert::engine::Engine;
 use albwatch::alert::handler::{Alerter, BatchSummary};
+use albwatch::alert::logs::{LogAlertConfig, LogAlerts};
+use albwatch::alert::silence::SilenceConfig;
+use albwatch::alert::store::memory::MemoryStore;
+use albwatch::clock::ManualClock;
+use albwatch::cwlogs::LogPatterns;
+use albwatch::notify::notifier::Ready;
 use albwatch::ingest::{Deadline, IngestConfig, MemorySink, ingest_reader};
 use albwatch::notify::webhook::{DeliveryPolicy, SlackWebhook, WebhookUrl};
 use albwatch::record::SourceId;
@@ -100,8 +109,31 @@ fn webhook(server: &MockServer) -> SlackWebhook {
     SlackWebhook::with_policy(url, fast_policy()).expect("client")
 }
 
-fn alerter() -> Alerter {
-    Alerter::new(Engine::new(AlertConfig::default()).expect("config"))
+/// An alerter on an in-memory store with a hand-moved wall clock (silence check off).
+fn alerter_and_clock() -> (Alerter<MemoryStore>, ManualClock) {
+    let clock = ManualClock::at(parse_time_us("2026-01-01T00:00:00Z").expect("time"));
+    let config = AlertConfig::default();
+    let store = MemoryStore::new(config.dedupe_capacity);
+    let engine = Engine::new(config, store, Arc::new(clock.clone())).expect("config");
+    let logs = LogAlerts::new(LogAlertConfig::new(engine.config(), LogPatterns::default()));
+    let silence = SilenceConfig {
+        after_us: 30 * 86_400_000_000,
+    };
+    (Alerter::with_logs(engine, logs, silence), clock)
+}
+
+/// An alerter on an in-memory store (silence check off).
+pub(crate) fn alerter() -> Alerter<MemoryStore> {
+    alerter_and_clock().0
+}
+
+/// One invocation without a deadline of its own.
+async fn handle(
+    a: &Alerter<MemoryStore>,
+    ev: &KinesisEvent,
+    hook: &SlackWebhook,
+) -> (KinesisEventResponse, BatchSummary) {
+    a.handle_with_summary(ev, &Ready(hook), Deadline::none()).await
 }
 
 fn failures(r: &KinesisEventResponse) -> Vec<String> {
@@ -159,9 +191,7 @@ async fn rate_limited_with_retry_after_then_ok_delivers_one_message() {
     mount(&server, respond(200, "ok"), None, 2).await;
     let a = alerter();
     let started = std::time::Instant::now();
-    let (response, summary) = a
-        .handle_with_summary(&burst_event().await, &webhook(&server))
-        .await;
+    let (response, summary) = handle(&a, &burst_event().await, &webhook(&server)).await;
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "Retry-After honoured"
@@ -192,9 +222,7 @@ async fn server_error_then_ok_delivers_one_message() {
     mount(&server, respond(500, "internal_error"), Some(1), 1).await;
     mount(&server, respond(200, "ok"), None, 2).await;
     let a = alerter();
-    let (response, summary) = a
-        .handle_with_summary(&burst_event().await, &webhook(&server))
-        .await;
+    let (response, summary) = handle(&a, &burst_event().await, &webhook(&server)).await;
     assert!(failures(&response).is_empty());
     assert_eq!(summary.delivered, 1);
     assert_eq!(bodies(&server).await.len(), 2);
@@ -206,7 +234,7 @@ async fn not_found_is_one_error_no_retry_loop_and_no_batch_failure() {
     mount(&server, respond(404, "no_service"), None, 1).await;
     let a = alerter();
     let ev = burst_event().await;
-    let (response, summary) = a.handle_with_summary(&ev, &webhook(&server)).await;
+    let (response, summary) = handle(&a, &ev, &webhook(&server)).await;
     assert!(
         failures(&response).is_empty(),
         "never retry a rejected message"
@@ -214,34 +242,37 @@ async fn not_found_is_one_error_no_retry_loop_and_no_batch_failure() {
     assert_eq!((summary.rejected, summary.delivered), (1, 0));
     assert_eq!(bodies(&server).await.len(), 1, "one attempt");
     // The same batch again (e.g. a retry for another reason): nothing is posted again.
-    let (response, summary) = a.handle_with_summary(&ev, &webhook(&server)).await;
+    let (response, summary) = handle(&a, &ev, &webhook(&server)).await;
     assert!(failures(&response).is_empty());
     assert_eq!(summary.duplicates, ev.records.len() as u64);
     assert_eq!(bodies(&server).await.len(), 1);
 }
 
+/// Slack down for a whole invocation: the counts land anyway and no record is sent back to
+/// Lambda; the notification waits in the store, backing off, and a later batch delivers it once.
 #[tokio::test]
-async fn no_duplicate_notification_after_a_retried_batch() {
+async fn a_slack_outage_never_fails_the_batch_and_the_pending_message_is_sent_once() {
     let server = MockServer::start().await;
     // Slack is down for the whole first invocation (3 attempts), then back.
     mount(&server, respond(503, "service_unavailable"), Some(3), 1).await;
     mount(&server, respond(200, "ok"), None, 2).await;
-    let a = alerter();
+    let (a, clock) = alerter_and_clock();
     let ev = burst_event().await;
-    let (response, summary) = a.handle_with_summary(&ev, &webhook(&server)).await;
+    let (response, summary) = handle(&a, &ev, &webhook(&server)).await;
     assert_eq!(summary.failed, 1);
-    assert_eq!(
-        failures(&response),
-        [ev.records[0].kinesis.sequence_number.clone()],
-        "the lowest sequence number of the load balancer's records"
-    );
-    // Lambda retries the batch from that record: the same records, all duplicates.
-    let (response, summary) = a.handle_with_summary(&ev, &webhook(&server)).await;
-    assert!(failures(&response).is_empty());
+    assert!(failures(&response).is_empty(), "counting never waits for Slack");
+    assert!(summary.entries > 0);
+    // The batch redelivered at once (Lambda retrying for another reason): all duplicates, and
+    // the pending notification is backing off.
+    let (_, summary) = handle(&a, &ev, &webhook(&server)).await;
     assert_eq!(summary.duplicates, ev.records.len() as u64);
+    assert_eq!(bodies(&server).await.len(), 3);
+    clock.advance(31_000_000);
+    let (_, summary) = handle(&a, &ev, &webhook(&server)).await;
     assert_eq!(summary.delivered, 1);
     // And once more: nothing new to say.
-    let (_, summary) = a.handle_with_summary(&ev, &webhook(&server)).await;
+    clock.advance(3_600_000_000);
+    let (_, summary) = handle(&a, &ev, &webhook(&server)).await;
     assert_eq!(
         summary,
         BatchSummary {
@@ -256,7 +287,34 @@ async fn no_duplicate_notification_after_a_retried_batch() {
         4,
         "3 failed attempts + 1 delivery, no duplicate"
     );
-    assert_eq!(bodies[3], bodies[0], "the pending message, re-produced");
+    assert_eq!(bodies[3], bodies[0], "the pending message, unchanged");
+}
+
+/// A Slack that hangs holds an invocation no longer than its delivery slice (here cut short by
+/// the invocation's deadline), and the counts are in before delivery starts.
+#[tokio::test]
+async fn a_hanging_slack_is_bounded_by_the_delivery_slice() {
+    let server = MockServer::start().await;
+    mount(
+        &server,
+        respond(200, "ok").set_delay(Duration::from_secs(60)),
+        None,
+        1,
+    )
+    .await;
+    let a = alerter();
+    let started = std::time::Instant::now();
+    let (response, summary) = a
+        .handle_with_summary(
+            &burst_event().await,
+            &webhook(&server),
+            Deadline::after(Duration::from_secs(2)),
+        )
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(failures(&response).is_empty());
+    assert!(summary.entries > 0);
+    assert_eq!((summary.delivered, summary.failed), (0, 1));
 }
 
 #[tokio::test]
@@ -270,7 +328,7 @@ async fn the_incident_file_by_file_announces_each_firing_once() {
         let records = incident_file_records(i).await;
         let ev = event(&records, seq);
         seq += records.len() as u64;
-        let (response, summary) = a.handle_with_summary(&ev, &webhook(&server)).await;
+        let (response, summary) = handle(&a, &ev, &webhook(&server)).await;
         assert!(failures(&response).is_empty());
         assert_eq!(summary.poison + summary.duplicates + summary.late, 0);
         delivered.push(summary.delivered);
@@ -298,7 +356,11 @@ async fn attacker_text_arrives_escaped() {
     let records = records_of("evil.log", text.into_bytes()).await;
     let a = alerter();
     let (response, summary) = a
-        .handle_with_summary(&event(&records, 1), &webhook(&server))
+        .handle_with_summary(
+            &event(&records, 1),
+            &Ready(&webhook(&server)),
+            Deadline::none(),
+        )
         .await;
     assert!(failures(&response).is_empty());
     assert_eq!((summary.entries, summary.delivered), (12, 1));
@@ -343,12 +405,12 @@ async fn cloudwatch_logs_payloads_share_the_stream_with_alb_records() {
         "the fixture has several matching events in one payload"
     );
     let data = albwatch::cwlogs::encode_payload(&payload);
-    let (response, summary) = a
-        .handle_with_summary(
-            &event(&[data.clone(), b"{not a record".to_vec()], 1),
-            &webhook(&server),
-        )
-        .await;
+    let (response, summary) = handle(
+        &a,
+        &event(&[data.clone(), b"{not a record".to_vec()], 1),
+        &webhook(&server),
+    )
+    .await;
     assert!(failures(&response).is_empty());
     assert_eq!(summary.poison, 1, "{summary:?}");
     let posted = bodies(&server).await;
@@ -367,7 +429,7 @@ async fn cloudwatch_logs_payloads_share_the_stream_with_alb_records() {
 
     // The same payload again (a retried batch) announces nothing new.
     let (_, again) = a
-        .handle_with_summary(&event(&[data], 3), &webhook(&server))
+        .handle_with_summary(&event(&[data], 3), &Ready(&webhook(&server)), Deadline::none())
         .await;
     assert_eq!(again.duplicates, 1);
     assert_eq!(bodies(&server).await.len(), 1);
@@ -381,16 +443,16 @@ async fn direct_awslogs_subscription_is_handled_and_failed_delivery_is_an_error(
     let a = alerter();
     let event = albwatch::cwlogs::AwsLogsEvent::encode(&logs_payload());
     // The first delivery gives up after 3 attempts: the invocation fails so Lambda retries.
-    let failed = a.handle_awslogs(&event, &webhook(&server)).await;
+    let failed = a.handle_awslogs(&event, &Ready(&webhook(&server)), Deadline::none()).await;
     assert!(failed.is_err());
     // The retry delivers the pending alert once.
     let ok = a
-        .handle_awslogs(&event, &webhook(&server))
+        .handle_awslogs(&event, &Ready(&webhook(&server)), Deadline::none())
         .await
         .expect("delivered");
     assert_eq!(ok.delivered, 1);
     let posted = bodies(&server).await;
     assert_eq!(posted.len(), 4, "3 failed attempts then one delivery");
-    assert!(a.handle_awslogs(&event, &webhook(&server)).await.is_ok());
+    assert!(a.handle_awslogs(&event, &Ready(&webhook(&server)), Deadline::none()).await.is_ok());
     assert_eq!(bodies(&server).await.len(), 4, "nothing new to announce");
 }

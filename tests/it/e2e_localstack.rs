@@ -15,18 +15,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use albwatch::alert::config::AlertConfig;
-use albwatch::alert::engine::Engine;
-use albwatch::alert::handler::Alerter;
 use albwatch::cwlogs::{decode_payload, encode_payload, is_cloudwatch_payload};
 use albwatch::ingest::trigger::decode_s3_event_key;
 use albwatch::ingest::{Deadline, IngestConfig, IngestHandler, S3Source};
 use albwatch::kinesis::poller::read_to_tip;
 use albwatch::kinesis::stream::StreamClient;
 use albwatch::notify::notification::{Notification, Source, Status, TargetKind};
+use albwatch::notify::notifier::Ready;
 use albwatch::notify::webhook::{SlackWebhook, WebhookUrl};
 
-use crate::alerter_slack::fast_policy;
+use crate::alerter_slack::{alerter, fast_policy};
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::{Value, json};
@@ -341,8 +339,8 @@ async fn s3_notifications_to_slack_through_localstack() {
     let server = slack_stand_in().await;
     let url = WebhookUrl::parse(&format!("{}{HOOK}", server.uri())).expect("loopback URL");
     let webhook = SlackWebhook::with_policy(url, fast_policy()).expect("HTTP client");
-    let alerter = Alerter::new(Engine::new(AlertConfig::default()).expect("alert config"));
-    let (response, summary) = alerter.handle_with_summary(&event, &webhook).await;
+    let alerter = alerter();
+    let (response, summary) = alerter.handle_with_summary(&event, &Ready(&webhook), Deadline::none()).await;
     assert!(
         response.batch_item_failures.is_empty(),
         "{:?}",
@@ -361,7 +359,7 @@ async fn s3_notifications_to_slack_through_localstack() {
     assert_incident_messages(&bodies);
 
     // Lambda retrying the same batch: duplicates only, nothing posted again.
-    let (response, summary) = alerter.handle_with_summary(&event, &webhook).await;
+    let (response, summary) = alerter.handle_with_summary(&event, &Ready(&webhook), Deadline::none()).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(summary.duplicates, event.records.len() as u64);
     assert_eq!(summary.delivered, 0);
@@ -409,8 +407,8 @@ async fn cloudwatch_logs_payload_on_the_stream_reaches_slack() {
     let server = slack_stand_in().await;
     let url = WebhookUrl::parse(&format!("{}{HOOK}", server.uri())).expect("loopback URL");
     let webhook = SlackWebhook::with_policy(url, fast_policy()).expect("HTTP client");
-    let alerter = Alerter::new(Engine::new(AlertConfig::default()).expect("alert config"));
-    let (response, summary) = alerter.handle_with_summary(&event, &webhook).await;
+    let alerter = alerter();
+    let (response, summary) = alerter.handle_with_summary(&event, &Ready(&webhook), Deadline::none()).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!((summary.records, summary.poison), (1, 0));
     assert_eq!((summary.delivered, summary.failed), (1, 0));
@@ -419,7 +417,7 @@ async fn cloudwatch_logs_payload_on_the_stream_reaches_slack() {
     assert_logs_message(&logs);
 
     // A redelivered payload is dropped whole: nothing posted again.
-    let (_, summary) = alerter.handle_with_summary(&event, &webhook).await;
+    let (_, summary) = alerter.handle_with_summary(&event, &Ready(&webhook), Deadline::none()).await;
     assert_eq!((summary.duplicates, summary.delivered), (1, 0));
     assert_eq!(posted(&server).await.len(), 1);
 }
