@@ -6,8 +6,10 @@
 #
 # LocalStack is started by scripts/localstack.sh and stopped again on exit (a LocalStack that
 # was already running is reused; one started by hand is left running). Tests that need it look for
-# ALBWATCH_LOCALSTACK=1 and the AWS_* variables. If it cannot start, the run fails under CI=true;
-# elsewhere the LocalStack tests are left to skip themselves and a warning says so.
+# ALBWATCH_LOCALSTACK=1 and the AWS_* variables. A local DynamoDB API (moto_server, by
+# scripts/dynamodb.sh) is started and stopped the same way; its tests look for
+# ALBWATCH_DYNAMODB=1 and AWS_ENDPOINT_URL_DYNAMODB. If either cannot start, the run fails under
+# CI=true; elsewhere their tests are left to skip themselves and a warning says so.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,10 +25,15 @@ section() { printf '\n=== %s\n' "$*"; }
 # ---------------------------------------------------------------- LocalStack
 # acquire/release (not start/stop) so that concurrent runs in one work tree share one LocalStack.
 holding_localstack=0
+started_dynamodb=0
 cleanup() {
   if ((holding_localstack)); then
     holding_localstack=0
     scripts/localstack.sh release $$ || true
+  fi
+  if ((started_dynamodb)); then
+    started_dynamodb=0
+    scripts/dynamodb.sh stop || true
   fi
 }
 trap cleanup EXIT
@@ -48,6 +55,28 @@ fi
 if ((localstack_up)); then
   eval "$(scripts/localstack.sh env)"
   export ALBWATCH_LOCALSTACK=1
+fi
+
+# ---------------------------------------------------------------- DynamoDB (moto_server)
+# The state-store tests need a DynamoDB API; LocalStack's cannot run here (scripts/dynamodb.sh).
+section "DynamoDB (moto_server)"
+if curl -s -o /dev/null -m 2 "http://127.0.0.1:${DYNAMODB_PORT:-4568}/moto-api/"; then
+  echo "reusing the DynamoDB API already answering"
+  dynamodb_up=1
+elif scripts/dynamodb.sh start; then
+  started_dynamodb=1
+  dynamodb_up=1
+else
+  dynamodb_up=0
+  if [[ "${CI:-}" == "true" ]]; then
+    echo "FAILED: moto_server did not start (CI=true: this is a failure, not a skip)" >&2
+    exit 1
+  fi
+  echo "WARNING: moto_server did not start; the DynamoDB tests will skip themselves" >&2
+fi
+if ((dynamodb_up)); then
+  eval "$(scripts/dynamodb.sh env)"
+  export ALBWATCH_DYNAMODB=1
 fi
 
 # ---------------------------------------------------------------- helpers

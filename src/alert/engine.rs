@@ -262,7 +262,11 @@ pub struct Engine<S> {
 
 impl<S: StateStore> Engine<S> {
     /// An engine with `config` (validated) over `store`.
-    pub fn new(config: AlertConfig, store: S, clock: Arc<dyn Clock>) -> Result<Self, AlertConfigError> {
+    pub fn new(
+        config: AlertConfig,
+        store: S,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, AlertConfigError> {
         config.validate()?;
         Ok(Self {
             timing: Timing::of(&config),
@@ -417,7 +421,10 @@ impl<S: StateStore> Engine<S> {
 
     fn note_window_end(&self, lb: &Arc<str>, start_us: i64) {
         let end = start_us.saturating_add(self.timing.window_us);
-        let mut ends = self.latest_end.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut ends = self
+            .latest_end
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let e = ends.entry(Arc::clone(lb)).or_insert(end);
         *e = (*e).max(end);
     }
@@ -481,7 +488,11 @@ impl<S: StateStore> Engine<S> {
     }
 
     /// Folds, decides, queues and claims for one key, in one conditional ledger write.
-    async fn evaluate_key(&self, id: &KeyId, progress: Progress) -> Result<Vec<Outgoing>, StoreError> {
+    async fn evaluate_key(
+        &self,
+        id: &KeyId,
+        progress: Progress,
+    ) -> Result<Vec<Outgoing>, StoreError> {
         let t = &self.timing;
         for _ in 0..SAVE_ATTEMPTS {
             let now_us = self.clock.now_us();

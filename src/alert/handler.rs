@@ -208,12 +208,20 @@ impl<S: StateStore> Alerter<S> {
 
         // 3. Deliver within the slice.
         let failed_groups = self
-            .deliver(evaluation.claims, self.logs.evaluate(), notifiers, deadline, &mut summary)
+            .deliver(
+                evaluation.claims,
+                self.logs.evaluate(),
+                notifiers,
+                deadline,
+                &mut summary,
+            )
             .await;
         for group in failed_groups {
             match lowest_logs.get(group.as_str()) {
                 Some(seq) => failures.push(*seq),
-                None => warn!(log_group = %group, "no record of this log group in the batch, so it is retried on the next invocation"),
+                None => {
+                    warn!(log_group = %group, "no record of this log group in the batch, so it is retried on the next invocation")
+                }
             }
         }
         failures.sort_by(|a, b| cmp_sequence(a, b));
@@ -257,8 +265,14 @@ impl<S: StateStore> Alerter<S> {
             summary.store_failures += 1;
             error!(load_balancer = %key.load_balancer, key = %key.key, error = %e, "state store failed during the scheduled check");
         }
-        self.deliver(evaluation.claims, Vec::new(), notifiers, deadline, &mut summary)
-            .await;
+        self.deliver(
+            evaluation.claims,
+            Vec::new(),
+            notifiers,
+            deadline,
+            &mut summary,
+        )
+        .await;
         info!(
             store_failures = summary.store_failures,
             delivered = summary.delivered,
@@ -295,7 +309,13 @@ impl<S: StateStore> Alerter<S> {
             }
         }
         let failed = self
-            .deliver(Vec::new(), self.logs.evaluate(), notifiers, deadline, &mut summary)
+            .deliver(
+                Vec::new(),
+                self.logs.evaluate(),
+                notifiers,
+                deadline,
+                &mut summary,
+            )
             .await;
         if !failed.is_empty() {
             return Err(DeliveryFailed { groups: failed });
@@ -325,14 +345,19 @@ impl<S: StateStore> Alerter<S> {
                 error!(error = %e, pending = n, "cannot deliver: no notifier; notifications stay pending and are retried");
                 summary.failed += n as u64;
                 self.release(&claims).await;
-                let groups: Vec<String> = group_by_load_balancer(logs).into_iter().map(|(g, _)| g).collect();
+                let groups: Vec<String> = group_by_load_balancer(logs)
+                    .into_iter()
+                    .map(|(g, _)| g)
+                    .collect();
                 summary.failed_load_balancers.extend(groups.iter().cloned());
                 return groups;
             }
         };
         for (lb, group) in Claim::by_load_balancer(claims) {
-            let notifications: Vec<Notification> =
-                group.iter().flat_map(|c| c.notifications().cloned()).collect();
+            let notifications: Vec<Notification> = group
+                .iter()
+                .flat_map(|c| c.notifications().cloned())
+                .collect();
             match send(&notifier, &lb, &notifications, summary).await {
                 Sent::Done => {
                     for (key, e) in self.engine.settle(&group, true).await {

@@ -152,7 +152,11 @@ mod tests {
         let c = l.claim_due(10);
         assert_eq!(c.iter().map(|o| o.id).collect::<Vec<_>>(), [0, 1]);
         assert!(l.claim_due(20).is_empty(), "claimed by someone");
-        assert_eq!(l.claim_due(10 + DELIVERY_LEASE_US).len(), 2, "lease expired");
+        assert_eq!(
+            l.claim_due(10 + DELIVERY_LEASE_US).len(),
+            2,
+            "lease expired"
+        );
         assert!(l.release(&[0, 1], 100, 0.0));
         assert!(l.claim_due(100).is_empty(), "backing off");
         assert_eq!(l.outbox[0].attempts, 1);

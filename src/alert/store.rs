@@ -206,14 +206,25 @@ impl AnyStore {
         config: &crate::alert::config::AlertConfig,
         clock: Arc<dyn crate::clock::Clock>,
     ) -> Self {
-        match std::env::var(dynamo::STATE_TABLE_ENV) {
-            Ok(table) if !table.trim().is_empty() => {
+        let table = std::env::var(dynamo::STATE_TABLE_ENV).ok();
+        Self::from_table(table.as_deref(), config, clock).await
+    }
+
+    /// DynamoDB on `table` (with the SDK's configuration from the environment) when it is
+    /// given and not blank, memory otherwise.
+    pub async fn from_table(
+        table: Option<&str>,
+        config: &crate::alert::config::AlertConfig,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> Self {
+        match table.map(str::trim) {
+            Some(table) if !table.is_empty() => {
                 let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
                     .load()
                     .await;
                 Self::Dynamo(dynamo::DynamoStore::new(
                     aws_sdk_dynamodb::Client::new(&aws),
-                    table.trim(),
+                    table,
                     config.window_seconds,
                     config.allowed_lateness_seconds,
                     clock,

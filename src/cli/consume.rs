@@ -19,8 +19,8 @@
 //!   or closed and read to its end; Ctrl-C stops at once. Both print the totals.
 
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
@@ -37,8 +37,8 @@ use crate::alert::handler::{Alerter, BatchSummary};
 use crate::alert::logs::{LogAlertConfig, LogAlerts};
 use crate::alert::silence::SilenceConfig;
 use crate::alert::store::AnyStore;
-use crate::clock::{Clock, SystemClock};
 use crate::cli::exit::Exit;
+use crate::clock::{Clock, SystemClock};
 use crate::kinesis::event::cmp_sequence;
 use crate::kinesis::poller::ShardPoller;
 use crate::kinesis::stream::{ReadError, StreamClient};
@@ -192,8 +192,7 @@ impl Consumer {
         let logs = LogAlerts::new(
             LogAlertConfig::from_env(&config).map_err(|e| ConsumeError::Config(e.to_string()))?,
         );
-        let silence =
-            SilenceConfig::from_env().map_err(|e| ConsumeError::Config(e.to_string()))?;
+        let silence = SilenceConfig::from_env().map_err(|e| ConsumeError::Config(e.to_string()))?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let store = AnyStore::from_env(&config, Arc::clone(&clock)).await;
         info!(store = %store.describe(), "alert state");

@@ -15,10 +15,10 @@ use crate::alert::config::AlertConfig;
 use std::sync::Arc;
 
 use crate::alert::engine::{Claim, Engine};
-use crate::alert::store::memory::MemoryStore;
-use crate::clock::SystemClock;
 use crate::alert::logs::{LogAlertConfig, LogAlerts};
+use crate::alert::store::memory::MemoryStore;
 use crate::cli::exit::Exit;
+use crate::clock::SystemClock;
 use crate::cwlogs::{CwLogsError, LogsPayload, decode_awslogs_event, decode_payload};
 use crate::ingest::keys::{KeyClass, KeyFilter, classify_key};
 use crate::ingest::{Deadline, IngestConfig, MemorySink, ingest_reader};
@@ -239,8 +239,10 @@ async fn announce(
 ) {
     let evaluation = engine.evaluate_all().await;
     for (lb, claims) in Claim::by_load_balancer(evaluation.claims) {
-        let notifications: Vec<Notification> =
-            claims.iter().flat_map(|c| c.notifications().cloned()).collect();
+        let notifications: Vec<Notification> = claims
+            .iter()
+            .flat_map(|c| c.notifications().cloned())
+            .collect();
         let delivered = show(&lb, &notifications, output, totals).await;
         // The in-memory store cannot fail.
         let _ = engine.settle(&claims, delivered).await;

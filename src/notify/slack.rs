@@ -256,10 +256,9 @@ fn fallback_text(lb: &str, counts: &Counts, ordered: &[&Notification]) -> String
             Status::Resolved => "resolved",
         };
         let item = match (n.source, n.status) {
-            (Source::LogDelivery, Status::Firing) => format!(
-                "{sep}NO ACCESS LOGS since {}",
-                format_time(&n.window_start)
-            ),
+            (Source::LogDelivery, Status::Firing) => {
+                format!("{sep}NO ACCESS LOGS since {}", format_time(&n.window_start))
+            }
             (Source::LogDelivery, Status::Resolved) => format!(
                 "{sep}access logs flowing again since {}",
                 format_time(&n.window_end)
@@ -392,7 +391,11 @@ impl Parts {
             Status::Firing => (
                 format!(
                     "{}{} from load balancer {lb} since {}",
-                    if style == Style::Mrkdwn { ":warning: " } else { "" },
+                    if style == Style::Mrkdwn {
+                        ":warning: "
+                    } else {
+                        ""
+                    },
                     style.bold("NO ACCESS LOGS"),
                     format_time(&n.window_start)
                 ),
@@ -415,7 +418,11 @@ impl Parts {
             Status::Resolved => (
                 format!(
                     "{}{} for load balancer {lb}",
-                    if style == Style::Mrkdwn { ":large_green_circle: " } else { "" },
+                    if style == Style::Mrkdwn {
+                        ":large_green_circle: "
+                    } else {
+                        ""
+                    },
                     style.bold("ACCESS LOGS FLOWING AGAIN")
                 ),
                 vec![format!(

@@ -15,8 +15,8 @@ use albwatch::alert::silence::SilenceConfig;
 use albwatch::alert::store::memory::MemoryStore;
 use albwatch::clock::ManualClock;
 use albwatch::cwlogs::LogPatterns;
-use albwatch::notify::notifier::Ready;
 use albwatch::ingest::{Deadline, IngestConfig, MemorySink, ingest_reader};
+use albwatch::notify::notifier::Ready;
 use albwatch::notify::webhook::{DeliveryPolicy, SlackWebhook, WebhookUrl};
 use albwatch::record::SourceId;
 use albwatch::retry::RetryPolicy;
@@ -52,7 +52,7 @@ async fn records_of(name: &str, bytes: Vec<u8>) -> Vec<Vec<u8>> {
 }
 
 /// The incident's log files, in time order.
-fn incident_files() -> Vec<PathBuf> {
+pub(crate) fn incident_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(INCIDENT);
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("fixtures")
@@ -62,7 +62,7 @@ fn incident_files() -> Vec<PathBuf> {
     files
 }
 
-async fn incident_file_records(index: usize) -> Vec<Vec<u8>> {
+pub(crate) async fn incident_file_records(index: usize) -> Vec<Vec<u8>> {
     let file = &incident_files()[index];
     let name = file
         .file_name()
@@ -74,7 +74,7 @@ async fn incident_file_records(index: usize) -> Vec<Vec<u8>> {
 
 /// A Kinesis event of `records`, with sequence numbers `first`, `first + 1`, … (as strings of
 /// Kinesis length).
-fn event(records: &[Vec<u8>], first: u64) -> KinesisEvent {
+pub(crate) fn event(records: &[Vec<u8>], first: u64) -> KinesisEvent {
     let mut event = KinesisEvent::default();
     for (i, data) in records.iter().enumerate() {
         let mut r = KinesisEventRecord::default();
@@ -104,7 +104,7 @@ pub(crate) fn fast_policy() -> DeliveryPolicy {
     }
 }
 
-fn webhook(server: &MockServer) -> SlackWebhook {
+pub(crate) fn webhook(server: &MockServer) -> SlackWebhook {
     let url = WebhookUrl::parse(&format!("{}{HOOK}", server.uri())).expect("loopback URL");
     SlackWebhook::with_policy(url, fast_policy()).expect("client")
 }
@@ -133,7 +133,8 @@ async fn handle(
     ev: &KinesisEvent,
     hook: &SlackWebhook,
 ) -> (KinesisEventResponse, BatchSummary) {
-    a.handle_with_summary(ev, &Ready(hook), Deadline::none()).await
+    a.handle_with_summary(ev, &Ready(hook), Deadline::none())
+        .await
 }
 
 fn failures(r: &KinesisEventResponse) -> Vec<String> {
@@ -144,7 +145,7 @@ fn failures(r: &KinesisEventResponse) -> Vec<String> {
 }
 
 /// Bodies of the requests the webhook received, as JSON, with their response order.
-async fn bodies(server: &MockServer) -> Vec<Value> {
+pub(crate) async fn bodies(server: &MockServer) -> Vec<Value> {
     server
         .received_requests()
         .await
@@ -163,11 +164,16 @@ async fn burst_event() -> KinesisEvent {
     event(&records, 1)
 }
 
-fn respond(status: u16, body: &str) -> ResponseTemplate {
+pub(crate) fn respond(status: u16, body: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_string(body)
 }
 
-async fn mount(server: &MockServer, template: ResponseTemplate, times: Option<u64>, priority: u8) {
+pub(crate) async fn mount(
+    server: &MockServer,
+    template: ResponseTemplate,
+    times: Option<u64>,
+    priority: u8,
+) {
     let mock = Mock::given(method("POST"))
         .and(path(HOOK))
         .respond_with(template)
@@ -260,7 +266,10 @@ async fn a_slack_outage_never_fails_the_batch_and_the_pending_message_is_sent_on
     let ev = burst_event().await;
     let (response, summary) = handle(&a, &ev, &webhook(&server)).await;
     assert_eq!(summary.failed, 1);
-    assert!(failures(&response).is_empty(), "counting never waits for Slack");
+    assert!(
+        failures(&response).is_empty(),
+        "counting never waits for Slack"
+    );
     assert!(summary.entries > 0);
     // The batch redelivered at once (Lambda retrying for another reason): all duplicates, and
     // the pending notification is backing off.
@@ -311,7 +320,11 @@ async fn a_hanging_slack_is_bounded_by_the_delivery_slice() {
             Deadline::after(Duration::from_secs(2)),
         )
         .await;
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(failures(&response).is_empty());
     assert!(summary.entries > 0);
     assert_eq!((summary.delivered, summary.failed), (0, 1));
@@ -429,7 +442,11 @@ async fn cloudwatch_logs_payloads_share_the_stream_with_alb_records() {
 
     // The same payload again (a retried batch) announces nothing new.
     let (_, again) = a
-        .handle_with_summary(&event(&[data], 3), &Ready(&webhook(&server)), Deadline::none())
+        .handle_with_summary(
+            &event(&[data], 3),
+            &Ready(&webhook(&server)),
+            Deadline::none(),
+        )
         .await;
     assert_eq!(again.duplicates, 1);
     assert_eq!(bodies(&server).await.len(), 1);
@@ -443,7 +460,9 @@ async fn direct_awslogs_subscription_is_handled_and_failed_delivery_is_an_error(
     let a = alerter();
     let event = albwatch::cwlogs::AwsLogsEvent::encode(&logs_payload());
     // The first delivery gives up after 3 attempts: the invocation fails so Lambda retries.
-    let failed = a.handle_awslogs(&event, &Ready(&webhook(&server)), Deadline::none()).await;
+    let failed = a
+        .handle_awslogs(&event, &Ready(&webhook(&server)), Deadline::none())
+        .await;
     assert!(failed.is_err());
     // The retry delivers the pending alert once.
     let ok = a
@@ -453,6 +472,10 @@ async fn direct_awslogs_subscription_is_handled_and_failed_delivery_is_an_error(
     assert_eq!(ok.delivered, 1);
     let posted = bodies(&server).await;
     assert_eq!(posted.len(), 4, "3 failed attempts then one delivery");
-    assert!(a.handle_awslogs(&event, &Ready(&webhook(&server)), Deadline::none()).await.is_ok());
+    assert!(
+        a.handle_awslogs(&event, &Ready(&webhook(&server)), Deadline::none())
+            .await
+            .is_ok()
+    );
     assert_eq!(bodies(&server).await.len(), 4, "nothing new to announce");
 }

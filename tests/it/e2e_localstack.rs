@@ -340,7 +340,9 @@ async fn s3_notifications_to_slack_through_localstack() {
     let url = WebhookUrl::parse(&format!("{}{HOOK}", server.uri())).expect("loopback URL");
     let webhook = SlackWebhook::with_policy(url, fast_policy()).expect("HTTP client");
     let alerter = alerter();
-    let (response, summary) = alerter.handle_with_summary(&event, &Ready(&webhook), Deadline::none()).await;
+    let (response, summary) = alerter
+        .handle_with_summary(&event, &Ready(&webhook), Deadline::none())
+        .await;
     assert!(
         response.batch_item_failures.is_empty(),
         "{:?}",
@@ -359,7 +361,9 @@ async fn s3_notifications_to_slack_through_localstack() {
     assert_incident_messages(&bodies);
 
     // Lambda retrying the same batch: duplicates only, nothing posted again.
-    let (response, summary) = alerter.handle_with_summary(&event, &Ready(&webhook), Deadline::none()).await;
+    let (response, summary) = alerter
+        .handle_with_summary(&event, &Ready(&webhook), Deadline::none())
+        .await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(summary.duplicates, event.records.len() as u64);
     assert_eq!(summary.delivered, 0);
@@ -408,7 +412,9 @@ async fn cloudwatch_logs_payload_on_the_stream_reaches_slack() {
     let url = WebhookUrl::parse(&format!("{}{HOOK}", server.uri())).expect("loopback URL");
     let webhook = SlackWebhook::with_policy(url, fast_policy()).expect("HTTP client");
     let alerter = alerter();
-    let (response, summary) = alerter.handle_with_summary(&event, &Ready(&webhook), Deadline::none()).await;
+    let (response, summary) = alerter
+        .handle_with_summary(&event, &Ready(&webhook), Deadline::none())
+        .await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!((summary.records, summary.poison), (1, 0));
     assert_eq!((summary.delivered, summary.failed), (1, 0));
@@ -417,7 +423,9 @@ async fn cloudwatch_logs_payload_on_the_stream_reaches_slack() {
     assert_logs_message(&logs);
 
     // A redelivered payload is dropped whole: nothing posted again.
-    let (_, summary) = alerter.handle_with_summary(&event, &Ready(&webhook), Deadline::none()).await;
+    let (_, summary) = alerter
+        .handle_with_summary(&event, &Ready(&webhook), Deadline::none())
+        .await;
     assert_eq!((summary.duplicates, summary.delivered), (1, 0));
     assert_eq!(posted(&server).await.len(), 1);
 }

@@ -10,3 +10,4 @@ mod ingest_memory;
 mod localstack;
 mod runtime_api;
 mod simulate;
+mod state_dynamodb;

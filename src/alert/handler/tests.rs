@@ -2,10 +2,10 @@ use super::*;
 use crate::alb::time::parse_time_us;
 use crate::alert::config::AlertConfig;
 use crate::alert::store::memory::MemoryStore;
-use crate::clock::ManualClock;
-use crate::notify::notifier::{NotifierUnavailable, Ready};
 use crate::alert::window::tests::{entry, record, tally};
+use crate::clock::ManualClock;
 use crate::notify::notifier::AttemptFailure;
+use crate::notify::notifier::{NotifierUnavailable, Ready};
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -159,7 +159,10 @@ async fn a_failed_delivery_is_retried_from_the_store_not_by_reporting_records() 
         ("3", firing("app/b/2", 1)),
     ]);
     let (response, summary) = handle(&a, &ev, &n).await;
-    assert!(failures(&response).is_empty(), "counting never waits for Slack");
+    assert!(
+        failures(&response).is_empty(),
+        "counting never waits for Slack"
+    );
     assert_eq!((summary.delivered, summary.failed), (1, 1));
     assert_eq!(summary.entries, 60);
     // A redelivered batch changes nothing and, within the backoff, posts nothing.
@@ -222,7 +225,11 @@ async fn a_notifier_that_cannot_be_built_never_fails_the_batch() {
         notifier: &n,
     };
     let (response, summary) = a
-        .handle_with_summary(&event(&[("5", firing("app/a/1", 0))]), &source, Deadline::none())
+        .handle_with_summary(
+            &event(&[("5", firing("app/a/1", 0))]),
+            &source,
+            Deadline::none(),
+        )
         .await;
     assert!(failures(&response).is_empty());
     assert_eq!((summary.entries, summary.failed), (20, 1));
@@ -240,7 +247,13 @@ async fn silence_is_announced_once_and_so_is_the_recovery() {
     let n = FakeNotifier::default();
     let quiet = |seq: u64| {
         let entries = vec![entry(0, "2025-06-21T22:45:00Z", 200)];
-        let mut r = record("app/a/1", "10.0.1.11:8080", seq, entries, vec![tally("2025-06-21T22:45", 1, 0)]);
+        let mut r = record(
+            "app/a/1",
+            "10.0.1.11:8080",
+            seq,
+            entries,
+            vec![tally("2025-06-21T22:45", 1, 0)],
+        );
         r.header.source.key = format!("o{seq}").into();
         serde_json::to_vec(&r).expect("json")
     };

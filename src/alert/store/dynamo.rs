@@ -72,6 +72,8 @@ pub struct DynamoStore {
     window_us: i64,
     lateness_us: i64,
     clock: Arc<dyn crate::clock::Clock>,
+    /// DynamoDB requests sent (for the batch summary and the cost figures).
+    requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -153,10 +155,8 @@ fn window_update(
     agg: &WindowAgg,
     ttl_s: i64,
 ) -> Result<Update, StoreError> {
-    let mut names: Vec<(String, String)> = vec![
-        ("#ttl".into(), "ttl".into()),
-        ("#kk".into(), "kk".into()),
-    ];
+    let mut names: Vec<(String, String)> =
+        vec![("#ttl".into(), "ttl".into()), ("#kk".into(), "kk".into())];
     let mut values: Vec<(String, AttributeValue)> = vec![
         (":e5".into(), n(agg.entry_5xx)),
         (":t5".into(), n(agg.tally_5xx)),
@@ -318,7 +318,19 @@ impl DynamoStore {
             window_us: i64::from(window_seconds) * 1_000_000,
             lateness_us: i64::from(allowed_lateness_seconds) * 1_000_000,
             clock,
+            requests: Arc::default(),
         }
+    }
+
+    /// DynamoDB requests sent so far (SDK retries not included).
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The table's name.
@@ -375,10 +387,12 @@ impl DynamoStore {
             }
             let starts: Vec<i64> = sums.keys().copied().collect();
             for (start, agg) in &sums {
-                let ttl = self.ttl_s(start + self.window_us + self.lateness_us + WINDOW_RETENTION_US);
+                let ttl =
+                    self.ttl_s(start + self.window_us + self.lateness_us + WINDOW_RETENTION_US);
                 let u = window_update(&self.table, key, *start, agg, ttl)?;
                 items.push(TransactWriteItem::builder().update(u).build());
             }
+            self.count();
             let result = self
                 .client
                 .transact_write_items()
@@ -437,6 +451,7 @@ impl DynamoStore {
                     .expression_attribute_values(":to", s(to.clone())),
                 None => q.key_condition_expression("pk = :pk"),
             };
+            self.count();
             let page = q.send().await.map_err(|e| backend(op, e))?;
             out.extend(page.items().iter().cloned());
             match page.last_evaluated_key() {
@@ -470,6 +485,7 @@ impl DynamoStore {
         for (k, v) in values {
             u = u.expression_attribute_values(k, v);
         }
+        self.count();
         match u.send().await {
             Ok(_) => Ok(()),
             Err(e)
@@ -493,11 +509,15 @@ fn progress_of(item: &HashMap<String, AttributeValue>) -> Progress {
 
 impl StateStore for DynamoStore {
     async fn progress(&self, load_balancer: &str) -> Result<Option<Progress>, StoreError> {
+        self.count();
         let out = self
             .client
             .get_item()
             .table_name(&*self.table)
-            .set_key(Some(item_key(PROGRESS_PK.to_owned(), load_balancer.to_owned())))
+            .set_key(Some(item_key(
+                PROGRESS_PK.to_owned(),
+                load_balancer.to_owned(),
+            )))
             .consistent_read(true)
             .send()
             .await
@@ -529,9 +549,15 @@ impl StateStore for DynamoStore {
         let mut group: Vec<RecordCounts> = Vec::new();
         let mut starts = std::collections::BTreeSet::new();
         for r in records {
-            let new_starts = r.windows.iter().filter(|w| !starts.contains(&w.start_us)).count();
-            if !group.is_empty() && group.len() + 1 + starts.len() + new_starts > MAX_TRANSACT_ITEMS {
-                self.add_group(key, std::mem::take(&mut group), &mut report).await?;
+            let new_starts = r
+                .windows
+                .iter()
+                .filter(|w| !starts.contains(&w.start_us))
+                .count();
+            if !group.is_empty() && group.len() + 1 + starts.len() + new_starts > MAX_TRANSACT_ITEMS
+            {
+                self.add_group(key, std::mem::take(&mut group), &mut report)
+                    .await?;
                 starts.clear();
             }
             starts.extend(r.windows.iter().map(|w| w.start_us));
@@ -589,6 +615,7 @@ impl StateStore for DynamoStore {
     }
 
     async fn ledger(&self, key: &KeyId) -> Result<Option<Versioned<Ledger>>, StoreError> {
+        self.count();
         let out = self
             .client
             .get_item()
@@ -627,6 +654,7 @@ impl StateStore for DynamoStore {
     }
 
     async fn freeze(&self, key: &KeyId, start_us: i64) -> Result<Option<WindowAgg>, StoreError> {
+        self.count();
         let result = self
             .client
             .update_item()
@@ -699,6 +727,7 @@ impl StateStore for DynamoStore {
                     )
                     .build()
             };
+            self.count();
             let result = self
                 .client
                 .transact_write_items()
