@@ -461,12 +461,12 @@ impl DynamoStore {
         }
     }
 
-    /// A conditional update that may fail its condition (that is not an error).
-    async fn update_if(
+    /// A conditional update of a load balancer's progress item; a failed condition is not an
+    /// error (the stored value was already further along).
+    async fn update_progress(
         &self,
         op: &'static str,
-        pk: String,
-        sk: String,
+        load_balancer: &str,
         expression: &str,
         condition: &str,
         names: &[(&str, &str)],
@@ -476,7 +476,10 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&*self.table)
-            .set_key(Some(item_key(pk, sk)))
+            .set_key(Some(item_key(
+                PROGRESS_PK.to_owned(),
+                load_balancer.to_owned(),
+            )))
             .update_expression(expression)
             .condition_expression(condition);
         for (k, v) in names {
@@ -573,13 +576,10 @@ impl StateStore for DynamoStore {
         seen_us: Option<i64>,
         arrived_us: i64,
     ) -> Result<(), StoreError> {
-        let pk = || PROGRESS_PK.to_owned();
-        let sk = || load_balancer.to_owned();
         let ttl = n(self.ttl_s(arrived_us + IDLE_LEDGER_RETENTION_US));
-        self.update_if(
+        self.update_progress(
             "record arrival",
-            pk(),
-            sk(),
+            load_balancer,
             "SET arr = :a, #ttl = :ttl",
             "attribute_not_exists(arr) OR arr < :a",
             &[("#ttl", "ttl")],
@@ -587,10 +587,9 @@ impl StateStore for DynamoStore {
         )
         .await?;
         if let Some(seen) = seen_us {
-            self.update_if(
+            self.update_progress(
                 "move watermark",
-                pk(),
-                sk(),
+                load_balancer,
                 "SET seen = :s, fin = :s",
                 "(attribute_not_exists(seen) OR seen < :s) AND (attribute_not_exists(fin) OR fin < :s)",
                 &[],
@@ -602,10 +601,9 @@ impl StateStore for DynamoStore {
     }
 
     async fn flush(&self, load_balancer: &str, final_us: i64) -> Result<(), StoreError> {
-        self.update_if(
+        self.update_progress(
             "flush",
-            PROGRESS_PK.to_owned(),
-            load_balancer.to_owned(),
+            load_balancer,
             "SET fin = :f",
             "attribute_exists(fin) AND fin < :f",
             &[],
