@@ -344,6 +344,13 @@ impl Consumer {
             t.rejected,
             t.undelivered,
         );
+        if let AnyStore::Dynamo(d) = self.alerter.engine().store() {
+            eprintln!(
+                "albwatch consume: state in DynamoDB table {}: {} requests",
+                d.table(),
+                d.requests()
+            );
+        }
     }
 }
 

@@ -353,8 +353,6 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let mut conflicts = 0;
         loop {
-            // A record none of whose windows can be added has nothing to land.
-            records.retain(|r| !r.windows.is_empty());
             if records.is_empty() {
                 return Ok(());
             }

@@ -90,8 +90,7 @@ impl StateStore for MemoryStore {
         let mut inner = self.lock();
         let inner = &mut *inner;
         let mut report = AddReport::default();
-        // A record none of whose windows can be added has nothing to land (as in DynamoDB).
-        for record in records.iter().filter(|r| !r.windows.is_empty()) {
+        for record in records {
             if inner.ids.contains(record.id) {
                 report.duplicates.push(record.id);
                 continue;
