@@ -345,10 +345,17 @@ impl Consumer {
             t.undelivered,
         );
         if let AnyStore::Dynamo(d) = self.alerter.engine().store() {
+            let s = d.stats();
             eprintln!(
-                "albwatch consume: state in DynamoDB table {}: {} requests",
+                "albwatch consume: state in DynamoDB table {}: {} requests ({} reads, {} updates, \
+                 {} transactions of {} items; {} write units for items up to 1 KB)",
                 d.table(),
-                d.requests()
+                s.requests(),
+                s.reads,
+                s.updates,
+                s.transactions,
+                s.transaction_items,
+                s.write_units(),
             );
         }
     }

@@ -138,7 +138,7 @@ async fn handle(a: &Alerter<AnyStore>, ev: &KinesisEvent, server: &MockServer) -
 
 fn dynamo_requests(a: &Alerter<AnyStore>) -> u64 {
     match a.engine().store() {
-        AnyStore::Dynamo(d) => d.requests(),
+        AnyStore::Dynamo(d) => d.stats().requests(),
         AnyStore::Memory(_) => 0,
     }
 }

@@ -72,8 +72,44 @@ pub struct DynamoStore {
     window_us: i64,
     lateness_us: i64,
     clock: Arc<dyn crate::clock::Clock>,
-    /// DynamoDB requests sent (for the batch summary and the cost figures).
-    requests: Arc<std::sync::atomic::AtomicU64>,
+    /// Requests sent, by kind (for the cost figures).
+    stats: Arc<Counters>,
+}
+
+/// Requests sent, by kind.
+#[derive(Debug, Default)]
+struct Counters {
+    reads: std::sync::atomic::AtomicU64,
+    updates: std::sync::atomic::AtomicU64,
+    transactions: std::sync::atomic::AtomicU64,
+    transaction_items: std::sync::atomic::AtomicU64,
+}
+
+/// What a [`DynamoStore`] sent so far (SDK retries not included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    /// `GetItem` and `Query` pages (strongly consistent).
+    pub reads: u64,
+    /// Single-item `UpdateItem`s.
+    pub updates: u64,
+    /// `TransactWriteItems` calls.
+    pub transactions: u64,
+    /// Items written by them (each billed as two writes).
+    pub transaction_items: u64,
+}
+
+impl RequestStats {
+    /// Requests sent.
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        self.reads + self.updates + self.transactions
+    }
+
+    /// Write request units, for items up to 1 KB: one per update, two per transaction item.
+    #[must_use]
+    pub fn write_units(&self) -> u64 {
+        self.updates + 2 * self.transaction_items
+    }
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -318,19 +354,41 @@ impl DynamoStore {
             window_us: i64::from(window_seconds) * 1_000_000,
             lateness_us: i64::from(allowed_lateness_seconds) * 1_000_000,
             clock,
-            requests: Arc::default(),
+            stats: Arc::default(),
         }
     }
 
-    /// DynamoDB requests sent so far (SDK retries not included).
+    /// What was sent so far.
     #[must_use]
-    pub fn requests(&self) -> u64 {
-        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    pub fn stats(&self) -> RequestStats {
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        RequestStats {
+            reads: get(&self.stats.reads),
+            updates: get(&self.stats.updates),
+            transactions: get(&self.stats.transactions),
+            transaction_items: get(&self.stats.transaction_items),
+        }
     }
 
-    fn count(&self) {
-        self.requests
+    fn count_read(&self) {
+        self.stats
+            .reads
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn count_update(&self) {
+        self.stats
+            .updates
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn count_transaction(&self, items: usize) {
+        self.stats
+            .transactions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats
+            .transaction_items
+            .fetch_add(items as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The table's name.
@@ -390,7 +448,7 @@ impl DynamoStore {
                 let u = window_update(&self.table, key, *start, agg, ttl)?;
                 items.push(TransactWriteItem::builder().update(u).build());
             }
-            self.count();
+            self.count_transaction(items.len());
             let result = self
                 .client
                 .transact_write_items()
@@ -449,7 +507,7 @@ impl DynamoStore {
                     .expression_attribute_values(":to", s(to.clone())),
                 None => q.key_condition_expression("pk = :pk"),
             };
-            self.count();
+            self.count_read();
             let page = q.send().await.map_err(|e| backend(op, e))?;
             out.extend(page.items().iter().cloned());
             match page.last_evaluated_key() {
@@ -486,7 +544,7 @@ impl DynamoStore {
         for (k, v) in values {
             u = u.expression_attribute_values(k, v);
         }
-        self.count();
+        self.count_update();
         match u.send().await {
             Ok(_) => Ok(()),
             Err(e)
@@ -510,7 +568,7 @@ fn progress_of(item: &HashMap<String, AttributeValue>) -> Progress {
 
 impl StateStore for DynamoStore {
     async fn progress(&self, load_balancer: &str) -> Result<Option<Progress>, StoreError> {
-        self.count();
+        self.count_read();
         let out = self
             .client
             .get_item()
@@ -611,7 +669,7 @@ impl StateStore for DynamoStore {
     }
 
     async fn ledger(&self, key: &KeyId) -> Result<Option<Versioned<Ledger>>, StoreError> {
-        self.count();
+        self.count_read();
         let out = self
             .client
             .get_item()
@@ -650,7 +708,7 @@ impl StateStore for DynamoStore {
     }
 
     async fn freeze(&self, key: &KeyId, start_us: i64) -> Result<Option<WindowAgg>, StoreError> {
-        self.count();
+        self.count_update();
         let result = self
             .client
             .update_item()
@@ -723,7 +781,7 @@ impl StateStore for DynamoStore {
                     )
                     .build()
             };
-            self.count();
+            self.count_transaction(2);
             let result = self
                 .client
                 .transact_write_items()
