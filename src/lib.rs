@@ -15,10 +15,12 @@
 //! - [`kinesis`]: the bus: one classification of failed calls, and reading a stream as Lambda's
 //!   event source mapping does (`albwatch consume`, tests).
 //! - [`cwlogs`]: CloudWatch Logs subscription payloads and the patterns that pick log events.
-//! - [`alert`]: records → per-target windows → the alert rule and its state → notifications
-//!   (the `alerter` Lambda), and CloudWatch Logs alerts.
+//! - [`alert`]: records → per-target windows in a state store (memory or DynamoDB) → the
+//!   alert rule and each key's ledger → claimed notifications (the `alerter` Lambda); log
+//!   silence; CloudWatch Logs alerts.
 //! - [`notify`]: the notification model, its Slack and terminal renderings, and delivery.
-//! - [`retry`], [`text`], [`telemetry`]: one backoff policy and deadline; cutting text; tracing.
+//! - [`retry`], [`clock`], [`text`], [`telemetry`]: one backoff policy and deadline; the wall
+//!   clock; cutting text; tracing.
 //! - [`cli`]: the `albwatch` subcommands (arguments and output). `src/bin/*.rs` are thin
 //!   adapters: tracing, clients built once, `run(service_fn(...))`.
 

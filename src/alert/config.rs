@@ -19,7 +19,7 @@ pub const REPEAT_INTERVAL_ENV: &str = "ALBWATCH_REPEAT_INTERVAL_SECONDS";
 pub const RESOLVE_AFTER_ENV: &str = "ALBWATCH_RESOLVE_AFTER";
 /// `ALBWATCH_STALE_AFTER_SECONDS`: a firing key without any traffic for this long resolves.
 pub const STALE_AFTER_ENV: &str = "ALBWATCH_STALE_AFTER_SECONDS";
-/// `ALBWATCH_DEDUPE_CAPACITY`: how many record ids the duplicate filter remembers.
+/// `ALBWATCH_DEDUPE_CAPACITY`: how many record ids the in-memory store remembers.
 pub const DEDUPE_CAPACITY_ENV: &str = "ALBWATCH_DEDUPE_CAPACITY";
 
 /// Longest window accepted (one day).
@@ -48,7 +48,7 @@ pub struct AlertConfig {
     /// A firing key with no traffic at all for this many event-time seconds resolves (default
     /// 3600; more than window + lateness).
     pub stale_after_seconds: u64,
-    /// Record ids remembered by the duplicate filter (default 100 000, about 2.5 MB).
+    /// Record ids remembered by the in-memory store (default 100 000, about 2.5 MB).
     pub dedupe_capacity: usize,
 }
 

@@ -1,5 +1,6 @@
 //! A fixed-capacity set of record ids ([`crate::record::RecordHeader::dedupe_key`]) that drops
-//! duplicate records from re-ingested objects and retried batches.
+//! duplicate records from re-ingested objects and retried batches, for the in-memory state store
+//! ([`super::store::memory`]; DynamoDB remembers ids as items with a TTL).
 //!
 //! When full, the oldest id is forgotten (FIFO), so memory stays at `capacity` ids (about 25
 //! bytes each: 8 in the ring, ~16 in the hash set with its load factor). A duplicate that arrives
