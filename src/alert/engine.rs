@@ -534,7 +534,12 @@ impl<S: StateStore> Engine<S> {
                 ledger.enqueue(n, now_us);
             }
             let claimed = ledger.claim_due(now_us);
-            if ledger == before || self.store.save_ledger(id, &ledger, version).await? {
+            if ledger == before
+                || self
+                    .store
+                    .save_ledger(id, &ledger, version, before.is_active())
+                    .await?
+            {
                 return Ok(claimed);
             }
             tracing::debug!(load_balancer = %id.load_balancer, key = %id.key, "ledger written by another environment; deciding again");
@@ -559,7 +564,12 @@ impl<S: StateStore> Engine<S> {
             let mut ledger = stored.map_or_else(|| Ledger::new(kind), |v| v.value);
             let before = ledger.clone();
             let result = change(&mut ledger, now_us);
-            if ledger == before || self.store.save_ledger(id, &ledger, version).await? {
+            if ledger == before
+                || self
+                    .store
+                    .save_ledger(id, &ledger, version, before.is_active())
+                    .await?
+            {
                 return Ok(result);
             }
         }

@@ -33,6 +33,11 @@ pub const PENDING_RETRY: RetryPolicy = RetryPolicy {
     max_delay: std::time::Duration::from_secs(15 * 60),
 };
 
+/// Most notifications an outbox holds; beyond it the oldest is dropped (logged). Pending
+/// firing notifications are coalesced first, so this is reached only by many episodes that
+/// open and close while Slack stays unreachable.
+pub const MAX_OUTBOX: usize = 8;
+
 /// A notification waiting in the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outgoing {
@@ -78,8 +83,26 @@ impl Ledger {
         }
     }
 
-    /// Queues `notification`, due at `now_us`.
+    /// Queues `notification`, due at `now_us`. A firing notification replaces a firing one
+    /// still waiting unclaimed at the end of the outbox (the newer state supersedes it).
     pub fn enqueue(&mut self, notification: Notification, now_us: i64) {
+        use crate::notify::notification::Status;
+        if notification.status == Status::Firing
+            && let Some(last) = self.outbox.last()
+            && last.notification.status == Status::Firing
+            && last.claimed_until_us <= now_us
+        {
+            self.outbox.pop();
+        }
+        if self.outbox.len() >= MAX_OUTBOX {
+            let dropped = self.outbox.remove(0);
+            tracing::error!(
+                load_balancer = %dropped.notification.load_balancer,
+                target = %dropped.notification.target,
+                attempts = dropped.attempts,
+                "outbox full: dropping the oldest undelivered notification"
+            );
+        }
         self.outbox.push(Outgoing {
             id: self.next_id,
             notification,
@@ -127,6 +150,29 @@ impl Ledger {
         changed
     }
 
+    /// A copy without sample requests (for a store whose item would otherwise be too large).
+    #[must_use]
+    pub fn without_samples(&self) -> Self {
+        let mut l = self.clone();
+        let t = &mut l.track;
+        for d in [&mut t.recovery, &mut t.episode, &mut t.episode_latest]
+            .into_iter()
+            .flatten()
+        {
+            d.agg.samples.clear();
+        }
+        if let Some(c) = &mut t.closed {
+            c.worst.agg.samples.clear();
+            if let Some(r) = &mut c.recovery {
+                r.agg.samples.clear();
+            }
+        }
+        for o in &mut l.outbox {
+            o.notification.samples.clear();
+        }
+        l
+    }
+
     /// Whether the key must be evaluated even when no record touches it: an episode, a firing
     /// announcement, a closed episode not yet announced, a pending notification, or silence.
     #[must_use]
@@ -144,11 +190,18 @@ mod tests {
         sample_notification("app/shop/1", target)
     }
 
+    fn resolved(target: &str) -> Notification {
+        Notification {
+            status: crate::notify::notification::Status::Resolved,
+            ..firing(target)
+        }
+    }
+
     #[test]
     fn claims_in_order_backs_off_and_confirms() {
         let mut l = Ledger::new(KeyKind::Target);
         l.enqueue(firing("a"), 0);
-        l.enqueue(firing("b"), 0);
+        l.enqueue(resolved("a"), 0);
         let c = l.claim_due(10);
         assert_eq!(c.iter().map(|o| o.id).collect::<Vec<_>>(), [0, 1]);
         assert!(l.claim_due(20).is_empty(), "claimed by someone");
@@ -171,10 +224,44 @@ mod tests {
     }
 
     #[test]
+    fn pending_firing_is_coalesced_and_the_outbox_is_bounded() {
+        let mut l = Ledger::new(KeyKind::Target);
+        l.enqueue(firing("a"), 0);
+        let mut newer = firing("a");
+        newer.count_5xx = 99;
+        l.enqueue(newer.clone(), 1);
+        assert_eq!(l.outbox.len(), 1);
+        assert_eq!(l.outbox[0].notification, newer);
+        // A claimed one is being posted: not replaced.
+        l.claim_due(2);
+        l.enqueue(firing("a"), 3);
+        assert_eq!(l.outbox.len(), 2);
+        let mut resolved = firing("a");
+        resolved.status = crate::notify::notification::Status::Resolved;
+        for i in 0..20 {
+            l.enqueue(
+                if i % 2 == 0 {
+                    resolved.clone()
+                } else {
+                    firing("a")
+                },
+                10,
+            );
+        }
+        assert_eq!(l.outbox.len(), MAX_OUTBOX);
+        assert!(
+            l.without_samples()
+                .outbox
+                .iter()
+                .all(|o| o.notification.samples.is_empty())
+        );
+    }
+
+    #[test]
     fn a_later_notification_waits_for_an_earlier_one() {
         let mut l = Ledger::new(KeyKind::Target);
         l.enqueue(firing("a"), 50);
-        l.enqueue(firing("b"), 0);
+        l.enqueue(resolved("a"), 0);
         assert!(l.claim_due(10).is_empty());
     }
 

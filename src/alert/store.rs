@@ -173,12 +173,14 @@ pub trait StateStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<WindowAgg>, StoreError>> + Send;
 
     /// Writes the ledger if its stored version is still `expected` (`None`: no ledger yet), and
-    /// updates the active set; `Ok(false)` when someone else wrote it first.
+    /// updates the active set when [`Ledger::is_active`] differs from `was_active`;
+    /// `Ok(false)` when someone else wrote it first.
     fn save_ledger(
         &self,
         key: &KeyId,
         ledger: &Ledger,
         expected: Option<u64>,
+        was_active: bool,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Keys of the load balancer that may need evaluation without being touched: those whose
@@ -304,8 +306,9 @@ impl StateStore for AnyStore {
         key: &KeyId,
         ledger: &Ledger,
         expected: Option<u64>,
+        was_active: bool,
     ) -> Result<bool, StoreError> {
-        delegate!(self, s => s.save_ledger(key, ledger, expected))
+        delegate!(self, s => s.save_ledger(key, ledger, expected, was_active))
     }
 
     async fn active_keys(&self, load_balancer: &str) -> Result<Vec<Arc<str>>, StoreError> {

@@ -19,8 +19,9 @@
 //!   pairs, never with entries, and a record lands with all its windows or not at all. A
 //!   cancelled transaction names the items that failed: records already counted are dropped as
 //!   duplicates, frozen windows as late, and the rest is written again.
-//! - Ledger writes are a transaction of the conditional ledger `Put` (on `v`) and the active-set
-//!   item, so the active set never disagrees with the ledgers.
+//! - A ledger write is a conditional `Put` (on `v`); when the key enters or leaves the active
+//!   set, a transaction of that `Put` and the active-set item, so the active set never
+//!   disagrees with the ledgers.
 //! - Reads are strongly consistent.
 
 use std::collections::HashMap;
@@ -61,6 +62,9 @@ pub const CONFLICT_RETRY: RetryPolicy = RetryPolicy {
     max_delay: std::time::Duration::from_millis(500),
 };
 
+/// A ledger larger than this is written without its sample requests (an item holds 400 KB).
+pub const MAX_LEDGER_JSON_BYTES: usize = 300 * 1024;
+
 const PROGRESS_PK: &str = "LBS";
 
 /// The DynamoDB store. See the module docs.
@@ -90,7 +94,7 @@ struct Counters {
 pub struct RequestStats {
     /// `GetItem` and `Query` pages (strongly consistent).
     pub reads: u64,
-    /// Single-item `UpdateItem`s.
+    /// Single-item writes (`UpdateItem`, `PutItem`).
     pub updates: u64,
     /// `TransactWriteItems` calls.
     pub transactions: u64,
@@ -737,28 +741,66 @@ impl StateStore for DynamoStore {
         key: &KeyId,
         ledger: &Ledger,
         expected: Option<u64>,
+        was_active: bool,
     ) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(ledger).map_err(|e| build_error("encode ledger", e))?;
+        let mut json =
+            serde_json::to_string(ledger).map_err(|e| build_error("encode ledger", e))?;
+        if json.len() > MAX_LEDGER_JSON_BYTES {
+            tracing::warn!(load_balancer = %key.load_balancer, key = %key.key, bytes = json.len(), "ledger too large for one item: its sample requests are dropped");
+            json = serde_json::to_string(&ledger.without_samples())
+                .map_err(|e| build_error("encode ledger", e))?;
+        }
         let version = expected.map_or(1, |v| v + 1);
         let active = ledger.is_active();
+        let mut item = item_key(key_pk(key), "L".to_owned());
+        item.insert("st".to_owned(), s(json));
+        item.insert("v".to_owned(), n(version));
+        if !active {
+            let ttl = self.ttl_s(self.clock.now_us() + IDLE_LEDGER_RETENTION_US);
+            item.insert("ttl".to_owned(), n(ttl));
+        }
+        let (condition, values) = match expected {
+            None => ("attribute_not_exists(pk)", None),
+            Some(v) => ("v = :v", Some(n(v))),
+        };
+        if active == was_active {
+            // The active set is unchanged: one conditional write.
+            self.count_update();
+            let result = self
+                .client
+                .put_item()
+                .table_name(&*self.table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .set_expression_attribute_values(
+                    values.map(|v| HashMap::from([(":v".to_owned(), v)])),
+                )
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(true),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(backend("save ledger", e)),
+            };
+        }
         let mut conflicts = 0;
         loop {
-            let mut item = item_key(key_pk(key), "L".to_owned());
-            item.insert("st".to_owned(), s(json.clone()));
-            item.insert("v".to_owned(), n(version));
-            if !active {
-                let ttl = self.ttl_s(self.clock.now_us() + IDLE_LEDGER_RETENTION_US);
-                item.insert("ttl".to_owned(), n(ttl));
-            }
-            let put = Put::builder().table_name(&*self.table).set_item(Some(item));
-            let put = match expected {
-                None => put.condition_expression("attribute_not_exists(pk)"),
-                Some(v) => put
-                    .condition_expression("v = :v")
-                    .expression_attribute_values(":v", n(v)),
-            }
-            .build()
-            .map_err(|e| build_error("build ledger put", e))?;
+            let put = Put::builder()
+                .table_name(&*self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression(condition)
+                .set_expression_attribute_values(
+                    values
+                        .clone()
+                        .map(|v| HashMap::from([(":v".to_owned(), v)])),
+                )
+                .build()
+                .map_err(|e| build_error("build ledger put", e))?;
             let member = item_key(format!("A#{}", key.load_balancer), key.key.to_string());
             let membership = if active {
                 TransactWriteItem::builder()

@@ -185,6 +185,7 @@ impl StateStore for MemoryStore {
         key: &KeyId,
         ledger: &Ledger,
         expected: Option<u64>,
+        _was_active: bool,
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
         let inner = &mut *inner;
