@@ -52,6 +52,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use dashmap::DashMap;
+use futures_util::StreamExt as _;
 
 use crate::alb::time::micros_to_datetime;
 use crate::alert::config::{AlertConfig, AlertConfigError};
@@ -65,6 +66,9 @@ use crate::record::{KeyKind, Record, RecordError, RecordHeader, RecordParser};
 
 /// A parser whose buffers grew larger than this is released after use.
 const MAX_RETAINED_SCRATCH: usize = 4 << 20;
+
+/// Keys whose store requests run at once (each key's own requests stay in order).
+pub const STORE_CONCURRENCY: usize = 16;
 
 /// Conditional ledger writes tried before leaving a key to the environment that keeps winning.
 const SAVE_ATTEMPTS: usize = 4;
@@ -201,6 +205,19 @@ pub struct Committed {
     pub failed: Vec<(KeyId, StoreError)>,
 }
 
+/// What committing one key's records did.
+struct KeyCommit {
+    key: KeyId,
+    counters: Counters,
+    /// Latest entry or tally time counted.
+    latest_us: Option<i64>,
+    /// Start of the latest window counted.
+    latest_start_us: Option<i64>,
+    /// A record that was not a duplicate arrived.
+    arrived: bool,
+    error: Option<StoreError>,
+}
+
 /// Notifications of one key this environment claimed and must now deliver, then
 /// [`Engine::settle`].
 #[derive(Debug, Clone, PartialEq)]
@@ -321,91 +338,53 @@ impl<S: StateStore> Engine<S> {
     pub async fn commit(&self, batch: Batch) -> Committed {
         let now_us = self.clock.now_us();
         let mut out = Committed::default();
-        let c = &mut out.counters;
-        c.poison = batch.poison.into_inner();
-        c.invalid_times = batch.invalid_times.into_inner();
-        c.future = batch.future.into_inner();
+        out.counters.poison = batch.poison.into_inner();
+        out.counters.invalid_times = batch.invalid_times.into_inner();
+        out.counters.future = batch.future.into_inner();
         let mut keys: Vec<(KeyId, Vec<RecordCounts>)> = batch.keys.into_iter().collect();
         keys.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut progress: HashMap<Arc<str>, Option<Progress>> = HashMap::new();
-        // Per load balancer: latest time counted, and whether any new record arrived.
-        let mut advanced: BTreeMap<Arc<str>, Option<i64>> = BTreeMap::new();
-        for (key, mut records) in keys {
+        let mut progress: HashMap<Arc<str>, Result<Option<Progress>, String>> = HashMap::new();
+        for (key, _) in &keys {
             out.touched
                 .entry(Arc::clone(&key.load_balancer))
                 .or_default()
                 .insert(Arc::clone(&key.key));
-            c.records += records.len() as u64;
-            let before = records.len();
-            records.sort_by_key(|r| r.id);
-            records.dedup_by_key(|r| r.id);
-            c.duplicates += (before - records.len()) as u64;
-            let p = match progress.get(&key.load_balancer) {
-                Some(p) => *p,
-                None => match self.store.progress(&key.load_balancer).await {
-                    Ok(p) => *progress.entry(Arc::clone(&key.load_balancer)).or_insert(p),
-                    Err(e) => {
-                        out.failed.push((key, e));
-                        continue;
-                    }
-                },
-            };
-            // Windows already final are late: drop them before writing (counted as late
-            // below, unless the record turns out to be a duplicate).
-            let mut dropped: Vec<(u64, u64, u64)> = Vec::new();
-            for r in &mut records {
-                let (mut entries, mut tallies) = (0, 0);
-                r.windows.retain(|w| {
-                    let late = p.is_some_and(|p| self.timing.is_final(w.start_us, p.final_us));
-                    if late {
-                        entries += w.entries;
-                        tallies += w.tallies;
-                    }
-                    !late
-                });
-                if entries + tallies > 0 {
-                    dropped.push((r.id, entries, tallies));
-                }
-            }
-            let report = match self.store.add_counts(&key, &records).await {
-                Ok(report) => report,
-                Err(e) => {
-                    out.failed.push((key, e));
-                    continue;
-                }
-            };
-            c.duplicates += report.duplicates.len() as u64;
-            for (id, entries, tallies) in dropped {
-                if !report.duplicates.contains(&id) {
-                    c.late_entries += entries;
-                    c.late_tallies += tallies;
-                }
-            }
-            let mut latest = None;
-            let mut arrived = false;
-            for r in &records {
-                if report.duplicates.contains(&r.id) {
-                    continue;
-                }
-                arrived = true;
-                for w in &r.windows {
-                    if report.late.contains(&(r.id, w.start_us)) {
-                        c.late_entries += w.entries;
-                        c.late_tallies += w.tallies;
-                        continue;
-                    }
-                    c.entries += w.entries;
-                    c.entries_5xx += w.entries_5xx;
-                    c.tallies += w.tallies;
-                    latest = latest.max(Some(w.max_time_us));
-                    self.note_window_end(&key.load_balancer, w.start_us);
-                }
-            }
-            if arrived {
-                let slot = advanced.entry(Arc::clone(&key.load_balancer)).or_default();
-                *slot = (*slot).max(latest);
+            if !progress.contains_key(&key.load_balancer) {
+                let p = self.store.progress(&key.load_balancer).await;
+                progress.insert(Arc::clone(&key.load_balancer), p.map_err(|e| e.to_string()));
             }
         }
+        let progress = &progress;
+        let results: Vec<KeyCommit> = futures_util::stream::iter(keys)
+            .map(|(key, records)| async move {
+                let p = progress
+                    .get(&key.load_balancer)
+                    .cloned()
+                    .unwrap_or(Ok(None));
+                self.commit_key(key, records, p).await
+            })
+            .buffer_unordered(STORE_CONCURRENCY)
+            .collect()
+            .await;
+        // Per load balancer: latest time counted, when any new record arrived.
+        let mut advanced: BTreeMap<Arc<str>, Option<i64>> = BTreeMap::new();
+        for r in results {
+            out.counters.add(&r.counters);
+            if let Some(e) = r.error {
+                out.failed.push((r.key, e));
+                continue;
+            }
+            if r.arrived {
+                let slot = advanced
+                    .entry(Arc::clone(&r.key.load_balancer))
+                    .or_default();
+                *slot = (*slot).max(r.latest_us);
+            }
+            if let Some(start) = r.latest_start_us {
+                self.note_window_end(&r.key.load_balancer, start);
+            }
+        }
+        out.failed.sort_by(|a, b| a.0.cmp(&b.0));
         for (lb, seen) in advanced {
             if let Err(e) = self.store.advance(&lb, seen, now_us).await {
                 // The counts landed; the watermark moves with the next batch.
@@ -416,6 +395,91 @@ impl<S: StateStore> Engine<S> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .add(&out.counters);
+        out
+    }
+
+    /// Adds one key's records (see [`Engine::commit`]); `progress` is its load balancer's.
+    async fn commit_key(
+        &self,
+        key: KeyId,
+        mut records: Vec<RecordCounts>,
+        progress: Result<Option<Progress>, String>,
+    ) -> KeyCommit {
+        let mut out = KeyCommit {
+            counters: Counters {
+                records: records.len() as u64,
+                ..Counters::default()
+            },
+            latest_us: None,
+            latest_start_us: None,
+            arrived: false,
+            error: None,
+            key,
+        };
+        let c = &mut out.counters;
+        let before = records.len();
+        records.sort_by_key(|r| r.id);
+        records.dedup_by_key(|r| r.id);
+        c.duplicates += (before - records.len()) as u64;
+        let p = match progress {
+            Ok(p) => p,
+            Err(message) => {
+                out.error = Some(StoreError::Backend {
+                    op: "read progress",
+                    message,
+                });
+                return out;
+            }
+        };
+        // Windows already final are late: drop them before writing (counted as late below,
+        // unless the record turns out to be a duplicate).
+        let mut dropped: Vec<(u64, u64, u64)> = Vec::new();
+        for r in &mut records {
+            let (mut entries, mut tallies) = (0, 0);
+            r.windows.retain(|w| {
+                let late = p.is_some_and(|p| self.timing.is_final(w.start_us, p.final_us));
+                if late {
+                    entries += w.entries;
+                    tallies += w.tallies;
+                }
+                !late
+            });
+            if entries + tallies > 0 {
+                dropped.push((r.id, entries, tallies));
+            }
+        }
+        let report = match self.store.add_counts(&out.key, &records).await {
+            Ok(report) => report,
+            Err(e) => {
+                out.error = Some(e);
+                return out;
+            }
+        };
+        c.duplicates += report.duplicates.len() as u64;
+        for (id, entries, tallies) in dropped {
+            if !report.duplicates.contains(&id) {
+                c.late_entries += entries;
+                c.late_tallies += tallies;
+            }
+        }
+        for r in &records {
+            if report.duplicates.contains(&r.id) {
+                continue;
+            }
+            out.arrived = true;
+            for w in &r.windows {
+                if report.late.contains(&(r.id, w.start_us)) {
+                    c.late_entries += w.entries;
+                    c.late_tallies += w.tallies;
+                    continue;
+                }
+                c.entries += w.entries;
+                c.entries_5xx += w.entries_5xx;
+                c.tallies += w.tallies;
+                out.latest_us = out.latest_us.max(Some(w.max_time_us));
+                out.latest_start_us = out.latest_start_us.max(Some(w.start_us));
+            }
+        }
         out
     }
 
@@ -453,17 +517,31 @@ impl<S: StateStore> Engine<S> {
             Ok(active) => keys.extend(active),
             Err(e) => fail_all(e, &mut out),
         }
-        for key in keys {
-            let id = KeyId {
-                load_balancer: Arc::clone(&lb),
-                key,
-            };
-            match self.evaluate_key(&id, progress).await {
+        let results: Vec<(KeyId, Result<Vec<Outgoing>, StoreError>)> =
+            futures_util::stream::iter(keys)
+                .map(|key| {
+                    let id = KeyId {
+                        load_balancer: Arc::clone(&lb),
+                        key,
+                    };
+                    async move {
+                        let result = self.evaluate_key(&id, progress).await;
+                        (id, result)
+                    }
+                })
+                .buffer_unordered(STORE_CONCURRENCY)
+                .collect()
+                .await;
+        for (id, result) in results {
+            match result {
                 Ok(outgoing) if outgoing.is_empty() => {}
                 Ok(outgoing) => out.claims.push(Claim { key: id, outgoing }),
                 Err(e) => out.failed.push((id, e)),
             }
         }
+        // In key order, whatever order the store answered in.
+        out.claims.sort_by(|a, b| a.key.cmp(&b.key));
+        out.failed.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
