@@ -78,17 +78,28 @@ pub async fn check<S: StateStore>(
     only: Option<&[Arc<str>]>,
 ) -> Evaluation {
     let mut out = Evaluation::default();
-    let lbs = match engine.store().load_balancers().await {
-        Ok(lbs) => lbs,
-        Err(e) => {
-            out.failed.push((key(Arc::from("")), e));
-            return out;
+    let lbs = match only {
+        // A batch's own load balancers: one read each, not a listing of every one.
+        Some(only) => {
+            let mut lbs = Vec::with_capacity(only.len());
+            for lb in only {
+                match engine.store().progress(lb).await {
+                    Ok(Some(p)) => lbs.push((Arc::clone(lb), p)),
+                    Ok(None) => {}
+                    Err(e) => out.failed.push((key(Arc::clone(lb)), e)),
+                }
+            }
+            lbs
         }
+        None => match engine.store().load_balancers().await {
+            Ok(lbs) => lbs,
+            Err(e) => {
+                out.failed.push((key(Arc::from("")), e));
+                return out;
+            }
+        },
     };
     for (lb, progress) in lbs {
-        if only.is_some_and(|only| !only.contains(&lb)) {
-            continue;
-        }
         let id = key(lb);
         let result = engine
             .update_ledger(&id, KeyKind::LoadBalancer, |ledger, now_us| {

@@ -145,8 +145,8 @@ fn dynamo_requests(a: &Alerter<AnyStore>) -> u64 {
 
 /// The incident fixture, file by file, over three environments: A and B take turns, files 2
 /// and 3 reach both at the same moment (a redelivery racing the first delivery), and B is
-/// replaced by a fresh C mid-incident. Exactly one firing and one resolved per incident, and
-/// the counts equal the single-environment run's.
+/// replaced by a fresh C mid-incident; at the end an object is ingested again. Exactly one
+/// firing and one resolved per incident, and the counts equal the single-environment run's.
 #[tokio::test]
 async fn environments_sharing_the_table_count_once_and_announce_once() {
     let Some(table) = table("environments_sharing_the_table_count_once_and_announce_once").await
@@ -201,6 +201,11 @@ async fn environments_sharing_the_table_count_once_and_announce_once() {
         c.tick(&hook, Deadline::none())
     );
     assert_eq!(x.store_failures + y.store_failures, 0);
+
+    // The first object ingested again (new Kinesis records, same contents) adds nothing.
+    let again = incident_file_records(0).await;
+    let s = handle(&c, &event(&again, 9000), &server).await;
+    assert_eq!((s.duplicates, s.entries), (again.len() as u64, 0));
 
     let records_2_3 =
         (incident_file_records(2).await.len() + incident_file_records(3).await.len()) as u64;
