@@ -56,6 +56,38 @@ fn init_with_default(default: &str) {
     };
 }
 
+/// CloudWatch namespace of the functions' own metrics.
+pub const METRIC_NAMESPACE: &str = "albwatch";
+
+/// Emits `value` of the count metric `name` (dimension `FunctionName`) in CloudWatch's embedded
+/// metric format: one JSON line on stdout, which Lambda sends to CloudWatch Logs, where
+/// CloudWatch extracts the metric (alarms in `template.yaml` watch it). Outside Lambda (the CLI,
+/// tests) nothing is printed: the CLI's stdout is its data.
+pub fn emit_count(name: &str, value: u64) {
+    let Ok(function) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") else {
+        return;
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    println!("{}", emf_line(name, value, &function, now_ms));
+}
+
+/// One embedded-metric-format line.
+fn emf_line(name: &str, value: u64, function: &str, now_ms: i64) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": now_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRIC_NAMESPACE,
+                "Dimensions": [["FunctionName"]],
+                "Metrics": [{"Name": name, "Unit": "Count"}],
+            }],
+        },
+        "FunctionName": function,
+        name: value,
+    })
+    .to_string()
+}
+
 /// A Lambda log level (`TRACE` … `FATAL`) as a tracing filter.
 fn lambda_level(level: &str) -> Option<&'static str> {
     Some(match level.to_ascii_uppercase().as_str() {
@@ -71,6 +103,19 @@ fn lambda_level(level: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embedded_metric_lines_follow_the_specification() {
+        let line = emf_line("SlackRejected", 2, "stack-alerter", 1_700_000_000_000);
+        let v: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(v["SlackRejected"], 2);
+        assert_eq!(v["FunctionName"], "stack-alerter");
+        let m = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(m["Namespace"], METRIC_NAMESPACE);
+        assert_eq!(m["Dimensions"][0][0], "FunctionName");
+        assert_eq!(m["Metrics"][0]["Name"], "SlackRejected");
+        assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_000_i64);
+    }
 
     #[test]
     fn lambda_levels_map_to_tracing_levels() {

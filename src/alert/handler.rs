@@ -11,10 +11,13 @@
 //! - **Poison records** (unparseable, unknown version) are counted, logged with their sequence
 //!   number and skipped; they never block the shard.
 //! - **Delivery** gets at most [`DELIVERY_SLICE`] of the invocation. Delivered notifications
-//!   are confirmed in their ledgers. Rejected by Slack (400/403/404/410): one error with the
-//!   notifications' JSON, and confirmed (retrying cannot succeed). Gave up (429/5xx/timeouts),
-//!   or no notifier could be built: released with a backoff, retried by whichever invocation
-//!   evaluates the key next (at the latest the scheduled check) — never by reporting records.
+//!   are confirmed in their ledgers. Gave up (429/5xx/timeouts), or no notifier could be built:
+//!   released with a backoff, retried by whichever invocation evaluates the key next (at the
+//!   latest the scheduled check) — never by reporting records. **Rejected** by Slack
+//!   (400/403/404/410: a revoked webhook, an archived channel) is loud, never silent: one error
+//!   with the notifications' JSON, the `SlackRejected` metric (an alarm watches it), the
+//!   notifier is rebuilt next time (re-reading a rotated secret), and the notifications stay
+//!   pending, backing off, until a destination takes them.
 //!
 //! CloudWatch Logs subscription payloads on the same stream (gzip, told apart from ALB records
 //! by their magic bytes) go to [`LogAlerts`], whose state is in memory; a failed delivery of
@@ -35,6 +38,7 @@ use crate::alert::silence::{self, SilenceConfig};
 use crate::alert::store::{StateStore, StoreError};
 use crate::cwlogs::{AwsLogsEvent, LogPatterns, is_cloudwatch_payload};
 use crate::kinesis::event::cmp_sequence;
+use crate::notify::destination::SLACK_REJECTED_METRIC;
 use crate::notify::notification::{Notification, Status, group_by_load_balancer};
 use crate::notify::notifier::{DeliveryError, Notifier, NotifierSource};
 use crate::retry::Deadline;
@@ -63,7 +67,7 @@ pub struct BatchSummary {
     pub store_failures: u64,
     /// Notifications delivered (and confirmed).
     pub delivered: u64,
-    /// Notifications Slack rejected (logged, confirmed, not retried).
+    /// Notifications Slack rejected (logged, counted in `SlackRejected`, kept pending).
     pub rejected: u64,
     /// Notifications not delivered (retried later).
     pub failed: u64,
@@ -366,6 +370,10 @@ impl<S: StateStore> Alerter<S> {
                     }
                 }
                 Sent::Retry => self.release(&group).await,
+                Sent::Rejected => {
+                    notifiers.invalidate();
+                    self.release(&group).await;
+                }
             }
         }
         let mut failed = Vec::new();
@@ -373,6 +381,9 @@ impl<S: StateStore> Alerter<S> {
             match send(&notifier, &group_name, &group, summary).await {
                 Sent::Done => self.logs.commit(&group),
                 Sent::Retry => failed.push(group_name),
+                // Pending in memory, announced again by the next evaluation; retrying the
+                // records cannot help.
+                Sent::Rejected => notifiers.invalidate(),
             }
         }
         failed
@@ -387,10 +398,12 @@ impl<S: StateStore> Alerter<S> {
 }
 
 enum Sent {
-    /// Delivered, or rejected for good: never post again.
+    /// Delivered: never post again.
     Done,
     /// Retry later.
     Retry,
+    /// Slack refused the destination: keep it pending, rebuild the notifier.
+    Rejected,
 }
 
 /// Posts one group's message and logs the outcome.
@@ -416,14 +429,16 @@ async fn send<N: Notifier + Sync>(
         }
         Err(DeliveryError::Rejected { status, body }) => {
             summary.rejected += n;
+            summary.failed_load_balancers.push(name.to_owned());
+            crate::telemetry::emit_count(SLACK_REJECTED_METRIC, n);
             error!(
                 load_balancer = %name,
                 status,
                 body = %body,
                 notifications = %as_json(group),
-                "Slack rejected the message; dropping it (retrying cannot succeed): check the webhook"
+                "Slack rejected the message (revoked webhook, archived channel?): it stays pending and is retried; fix the webhook or its secret"
             );
-            Sent::Done
+            Sent::Rejected
         }
         Err(e @ DeliveryError::GaveUp { .. }) => {
             summary.failed += n;

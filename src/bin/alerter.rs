@@ -29,7 +29,7 @@ use aws_config::BehaviorVersion;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 
 /// Builds the Secrets Manager client only if a secret is actually read.
 struct LazySecretsManager;
@@ -43,26 +43,38 @@ impl SecretSource for LazySecretsManager {
     }
 }
 
-/// The notifier, built on first use; a failure is tried again on the next delivery.
+/// The notifier, built on first use; a failure is tried again on the next delivery, and a
+/// destination Slack refused is built again (re-reading the secret, which may have rotated).
 #[derive(Default)]
-struct LazyNotifier(OnceCell<AnyNotifier>);
+struct LazyNotifier(Mutex<Option<AnyNotifier>>);
 
 impl NotifierSource for LazyNotifier {
     type Notifier = AnyNotifier;
 
     async fn notifier(&self, deadline: Deadline) -> Result<AnyNotifier, NotifierUnavailable> {
-        let notifier = self
-            .0
-            .get_or_try_init(|| async {
+        let mut cell = self.0.lock().await;
+        if cell.is_none() {
+            let built = async {
                 let url = webhook_from_env(&LazySecretsManager).await?;
                 if url.is_none() {
-                    tracing::warn!("no Slack webhook configured; notifications are only logged");
+                    tracing::error!("no Slack webhook configured: notifications are only logged");
                 }
                 AnyNotifier::from_webhook(url, DeliveryPolicy::default())
-            })
+            }
             .await
-            .map_err(|e| NotifierUnavailable(e.to_string()))?;
+            .map_err(|e: WebhookConfigError| NotifierUnavailable(e.to_string()))?;
+            *cell = Some(built);
+        }
+        let notifier = cell
+            .as_ref()
+            .ok_or_else(|| NotifierUnavailable("unset".into()))?;
         Ok(notifier.with_deadline(deadline))
+    }
+
+    fn invalidate(&self) {
+        if let Ok(mut cell) = self.0.try_lock() {
+            *cell = None;
+        }
     }
 }
 

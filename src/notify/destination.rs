@@ -32,11 +32,17 @@ impl LogNotifier {
 }
 
 impl Notifier for LogNotifier {
+    /// Logs the payload, and counts it as rejected (`SlackRejected`): a stack without a Slack
+    /// destination raises the same alarm as a revoked one.
     async fn post(&self, payload: &Value) -> Result<(), DeliveryError> {
-        info!(payload = %payload, "Slack payload (no Slack webhook configured)");
+        tracing::error!(payload = %payload, "no Slack destination configured: this notification is only logged");
+        crate::telemetry::emit_count(SLACK_REJECTED_METRIC, 1);
         Ok(())
     }
 }
+
+/// The metric counting notifications Slack refused or that had nowhere to go.
+pub const SLACK_REJECTED_METRIC: &str = "SlackRejected";
 
 /// Either notifier, chosen at start-up ([`Notifier`] is not object-safe, so use this instead of
 /// `dyn Notifier`).

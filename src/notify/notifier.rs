@@ -41,6 +41,10 @@ pub trait NotifierSource: Sync {
         &self,
         deadline: crate::retry::Deadline,
     ) -> impl Future<Output = Result<Self::Notifier, NotifierUnavailable>> + Send;
+
+    /// Slack refused the destination (revoked webhook, archived channel): build the notifier
+    /// again next time, re-reading its secret, which may have been rotated since.
+    fn invalidate(&self) {}
 }
 
 /// A notifier that is always there (the CLI, tests), as a [`NotifierSource`]; the deadline is

@@ -235,23 +235,31 @@ async fn server_error_then_ok_delivers_one_message() {
 }
 
 #[tokio::test]
-async fn not_found_is_one_error_no_retry_loop_and_no_batch_failure() {
+async fn not_found_is_one_attempt_per_invocation_no_batch_failure_and_nothing_lost() {
     let server = MockServer::start().await;
-    mount(&server, respond(404, "no_service"), None, 1).await;
-    let a = alerter();
+    mount(&server, respond(404, "no_service"), Some(1), 1).await;
+    mount(&server, respond(200, "ok"), None, 2).await;
+    let (a, clock) = alerter_and_clock();
     let ev = burst_event().await;
     let (response, summary) = handle(&a, &ev, &webhook(&server)).await;
     assert!(
         failures(&response).is_empty(),
-        "never retry a rejected message"
+        "never send records back for a rejected message"
     );
     assert_eq!((summary.rejected, summary.delivered), (1, 0));
     assert_eq!(bodies(&server).await.len(), 1, "one attempt");
-    // The same batch again (e.g. a retry for another reason): nothing is posted again.
+    // The same batch again: duplicates, and the pending message is backing off.
     let (response, summary) = handle(&a, &ev, &webhook(&server)).await;
     assert!(failures(&response).is_empty());
     assert_eq!(summary.duplicates, ev.records.len() as u64);
     assert_eq!(bodies(&server).await.len(), 1);
+    // The webhook works again (a new one in the secret): the message arrives, once.
+    clock.advance(31_000_000);
+    let (_, summary) = handle(&a, &ev, &webhook(&server)).await;
+    assert_eq!(summary.delivered, 1);
+    let bodies = bodies(&server).await;
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[0], bodies[1]);
 }
 
 /// Slack down for a whole invocation: the counts land anyway and no record is sent back to

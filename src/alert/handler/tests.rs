@@ -181,20 +181,57 @@ async fn a_failed_delivery_is_retried_from_the_store_not_by_reporting_records() 
     assert_eq!(n.posted().len(), 3, "never again");
 }
 
+/// A destination Slack refuses (revoked webhook) is loud and loses nothing: no batch failure,
+/// the notification stays pending and backs off, the notifier is rebuilt (re-reading its
+/// secret), and once the destination works again it is delivered, once.
 #[tokio::test]
-async fn rejected_is_dropped_without_a_retry_loop() {
+async fn rejected_stays_pending_and_the_notifier_is_rebuilt() {
     let (a, clock) = alerter();
     let n = FakeNotifier::answering(vec![Err(DeliveryError::Rejected {
         status: 404,
         body: "no_service".to_owned(),
     })]);
+    let source = Counting {
+        notifier: &n,
+        invalidated: Mutex::new(0),
+    };
     let ev = event(&[("1", firing("app/a/1", 0))]);
-    let (response, summary) = handle(&a, &ev, &n).await;
+    let (response, summary) = a.handle_with_summary(&ev, &source, Deadline::none()).await;
     assert!(failures(&response).is_empty());
     assert_eq!(summary.rejected, 1);
+    assert_eq!(
+        *source.invalidated.lock().expect("lock"),
+        1,
+        "secret re-read next time"
+    );
+    let _ = a.tick(&source, Deadline::none()).await;
+    assert_eq!(n.posted().len(), 1, "backing off, not hammering Slack");
+    clock.advance(31_000_000);
+    let summary = a.tick(&source, Deadline::none()).await;
+    assert_eq!(summary.delivered, 1);
+    let posted = n.posted();
+    assert_eq!((posted.len(), &posted[0]), (2, &posted[1]));
     clock.advance(3_600_000_000);
-    let _ = handle(&a, &ev, &n).await;
-    assert_eq!(n.posted().len(), 1, "not posted again");
+    let _ = a.tick(&source, Deadline::none()).await;
+    assert_eq!(n.posted().len(), 2, "delivered once");
+}
+
+/// A notifier source that counts invalidations.
+struct Counting<'a> {
+    notifier: &'a FakeNotifier,
+    invalidated: Mutex<u32>,
+}
+
+impl<'a> NotifierSource for Counting<'a> {
+    type Notifier = &'a FakeNotifier;
+
+    async fn notifier(&self, _: Deadline) -> Result<&'a FakeNotifier, NotifierUnavailable> {
+        Ok(self.notifier)
+    }
+
+    fn invalidate(&self) {
+        *self.invalidated.lock().expect("lock") += 1;
+    }
 }
 
 /// A notifier source that fails a given number of times (a secret that cannot be read yet).
