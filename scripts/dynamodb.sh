@@ -8,6 +8,7 @@
 #
 #   scripts/dynamodb.sh start   # install (first time, ~25 s) and start; waits until it answers
 #   scripts/dynamodb.sh stop    # stop what `start` started (idempotent)
+#   scripts/dynamodb.sh install # only create the venv
 #   scripts/dynamodb.sh env     # print the export lines for clients (eval "$(... env)"):
 #                               # AWS_ENDPOINT_URL_DYNAMODB, which the AWS SDKs prefer to
 #                               # AWS_ENDPOINT_URL for DynamoDB only
@@ -72,6 +73,7 @@ stop() {
 }
 
 case "${1:-}" in
+  install) install ;;
   start) start ;;
   stop) stop ;;
   env)
@@ -84,7 +86,7 @@ export AWS_REGION=\${AWS_REGION:-us-east-1}
 ENV
     ;;
   *)
-    echo "usage: $0 start|stop|env" >&2
+    echo "usage: $0 start|stop|env|install" >&2
     exit 2
     ;;
 esac
