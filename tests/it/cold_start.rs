@@ -10,12 +10,17 @@
 use serde_json::{Value, json};
 
 use crate::runtime_api::{
-    Lambda, NEXT, REQUEST_ID, RuntimeApi, poison_kinesis_event, s3_test_event,
+    Lambda, NEXT, REQUEST_ID, RuntimeApi, poison_kinesis_event, s3_test_event, scheduled_event,
 };
 
 /// Starts `binary`, answers its first poll with `event`, and returns the JSON it posts to
 /// `/response`, after checking it polls again (still alive, ready for the next event).
 fn first_response(binary: &str, event: Value) -> Value {
+    first_response_and_logs(binary, event).0
+}
+
+/// [`first_response`] and the process's logs so far.
+fn first_response_and_logs(binary: &str, event: Value) -> (Value, String) {
     let api = RuntimeApi::start(Some(event));
     let lambda = Lambda::spawn(binary, &api);
     let first = api.next_request(&lambda);
@@ -42,7 +47,10 @@ fn first_response(binary: &str, event: Value) -> Value {
     );
     let again = api.next_request(&lambda);
     assert_eq!((again.method.as_str(), again.path.as_str()), ("GET", NEXT));
-    serde_json::from_slice(&answer.body).expect("the response is JSON")
+    (
+        serde_json::from_slice(&answer.body).expect("the response is JSON"),
+        lambda.logs(),
+    )
 }
 
 #[test]
@@ -56,4 +64,14 @@ fn alerter_starts_from_env_alone_and_skips_a_poison_record() {
     let response = first_response(env!("CARGO_BIN_EXE_alerter"), poison_kinesis_event());
     // The poison record is skipped, never reported: it must not block the shard.
     assert_eq!(response, json!({"batchItemFailures": []}));
+}
+
+#[test]
+fn alerter_takes_the_scheduled_check_event() {
+    // The 5-minute EventBridge rule invokes the same function: it must parse the event (not as
+    // a Kinesis batch) and answer it.
+    let (response, logs) =
+        first_response_and_logs(env!("CARGO_BIN_EXE_alerter"), scheduled_event());
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    assert!(logs.contains("scheduled check done"), "{logs}");
 }

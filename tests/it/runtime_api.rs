@@ -263,3 +263,18 @@ pub fn poison_kinesis_event() -> Value {
         "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/test"
     }]})
 }
+
+/// The EventBridge scheduled event (the documented sample), as the 5-minute rule sends it.
+pub fn scheduled_event() -> Value {
+    json!({
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2025-06-21T22:50:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/albwatch-check"],
+        "detail": {}
+    })
+}
