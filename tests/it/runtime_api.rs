@@ -265,6 +265,7 @@ pub fn poison_kinesis_event() -> Value {
 }
 
 /// The EventBridge scheduled event (the documented sample), as the 5-minute rule sends it.
+#[allow(dead_code)] // `bench/cold_start.rs` shares this file and times the other events only.
 pub fn scheduled_event() -> Value {
     json!({
         "version": "0",
