@@ -24,6 +24,10 @@ pub const DEDUPE_CAPACITY_ENV: &str = "ALBWATCH_DEDUPE_CAPACITY";
 
 /// Longest window accepted (one day).
 pub const MAX_WINDOW_SECONDS: u32 = 86_400;
+/// Shortest allowed lateness accepted: one ALB log file spans 5 minutes and its records reach
+/// the alerter in several batches, each of which moves the watermark; less lateness than that
+/// would make a file's own entries late.
+pub const MIN_LATENESS_SECONDS: u32 = 300;
 /// Longest allowed lateness accepted (one day).
 pub const MAX_LATENESS_SECONDS: u32 = 86_400;
 /// Most record ids the duplicate filter may remember (about 50 MB).
@@ -154,11 +158,12 @@ impl AlertConfig {
                 ),
             );
         }
-        if self.allowed_lateness_seconds > MAX_LATENESS_SECONDS {
+        if !(MIN_LATENESS_SECONDS..=MAX_LATENESS_SECONDS).contains(&self.allowed_lateness_seconds) {
             return invalid(
                 ALLOWED_LATENESS_ENV,
                 format!(
-                    "{} is more than {MAX_LATENESS_SECONDS}",
+                    "{} is not within {MIN_LATENESS_SECONDS}..={MAX_LATENESS_SECONDS} (an ALB log \
+                     file spans 5 minutes; less would make its own entries late)",
                     self.allowed_lateness_seconds
                 ),
             );
@@ -241,7 +246,7 @@ mod tests {
     fn reads_every_variable() {
         let c = from(&[
             (WINDOW_SECONDS_ENV, "300"),
-            (ALLOWED_LATENESS_ENV, "120"),
+            (ALLOWED_LATENESS_ENV, "420"),
             (MIN_5XX_ENV, "3"),
             (MIN_ERROR_RATE_ENV, "0.5"),
             (REPEAT_INTERVAL_ENV, "60"),
@@ -251,7 +256,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.window_seconds, 300);
-        assert_eq!(c.allowed_lateness_seconds, 120);
+        assert_eq!(c.allowed_lateness_seconds, 420);
         assert_eq!(c.min_5xx, 3);
         assert!((c.min_error_rate - 0.5).abs() < f64::EPSILON);
         assert_eq!(c.repeat_interval_seconds, 60);
