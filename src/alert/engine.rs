@@ -61,7 +61,7 @@ use crate::alert::state::{Dated, Decision, Delivered, KeyTrack, OpenView, Timing
 use crate::alert::store::{Progress, RecordCounts, StateStore, StoreError};
 use crate::alert::window::{KeyId, Pending, WindowAgg};
 use crate::clock::Clock;
-use crate::notify::notification::{Notification, Source, Status, TargetKind};
+use crate::notify::notification::{Notification, RuleSummary, Source, Status, TargetKind};
 use crate::record::{KeyKind, Record, RecordError, RecordHeader, RecordParser};
 
 /// A parser whose buffers grew larger than this is released after use.
@@ -299,6 +299,15 @@ impl<S: StateStore> Engine<S> {
     #[must_use]
     pub fn config(&self) -> &AlertConfig {
         &self.config
+    }
+
+    /// The rule, as notifications state it.
+    fn rule_summary(&self) -> RuleSummary {
+        RuleSummary {
+            min_5xx: self.config.min_5xx,
+            min_error_rate: self.config.min_error_rate,
+            window_seconds: self.config.window_seconds,
+        }
     }
 
     /// The store.
@@ -607,7 +616,8 @@ impl<S: StateStore> Engine<S> {
                 .track
                 .close_if_stale(view.has_open, progress.seen_us, t);
             for decision in ledger.track.decide(&view, progress.seen_us, t) {
-                let n = notification(id, &ledger.track, decision);
+                let since = ledger.track.incident_start(&decision, &view);
+                let n = notification(id, &ledger.track, decision, since, self.rule_summary());
                 ledger.track.apply(&delivered(&n), progress.seen_us);
                 ledger.enqueue(n, now_us);
             }
@@ -704,7 +714,10 @@ impl<S: StateStore> Engine<S> {
 /// What a delivered notification changes in the announced state.
 fn delivered(n: &Notification) -> Delivered {
     match n.status {
-        Status::Firing => Delivered::Firing { count: n.count_5xx },
+        Status::Firing => Delivered::Firing {
+            count: n.count_5xx,
+            since_us: n.incident_start.map(|t| t.timestamp_micros()),
+        },
         Status::Resolved => Delivered::Resolved {
             end_us: n.window_end.timestamp_micros(),
         },
@@ -719,8 +732,14 @@ fn target_kind(kind: KeyKind) -> TargetKind {
     }
 }
 
-/// The machine form of one decision.
-fn notification(id: &KeyId, track: &KeyTrack, decision: Decision) -> Notification {
+/// The machine form of one decision; `incident_start_us` from [`KeyTrack::incident_start`].
+fn notification(
+    id: &KeyId,
+    track: &KeyTrack,
+    decision: Decision,
+    incident_start_us: Option<i64>,
+    rule: RuleSummary,
+) -> Notification {
     let base = |status, start_us, end_us, agg: Option<&WindowAgg>| Notification {
         status,
         source: Source::Alb,
@@ -752,6 +771,8 @@ fn notification(id: &KeyId, track: &KeyTrack, decision: Decision) -> Notificatio
         last_seen: agg.and_then(|a| a.last_seen_us).map(micros_to_datetime),
         samples: Vec::new(),
         escalation: false,
+        incident_start: incident_start_us.map(micros_to_datetime),
+        rule: Some(rule),
     };
     match decision {
         Decision::Firing { window, escalation } => Notification {

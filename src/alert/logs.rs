@@ -553,6 +553,8 @@ impl LogAlerts {
             last_seen: w.last_us.map(to_datetime),
             samples: w.samples.clone(),
             escalation,
+            incident_start: None,
+            rule: None,
         }
     }
 }

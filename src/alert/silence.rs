@@ -166,5 +166,7 @@ fn notification(id: &KeyId, status: Status, from_us: i64, to_us: i64) -> Notific
         last_seen: None,
         samples: Vec::new(),
         escalation: false,
+        incident_start: Some(micros_to_datetime(from_us)),
+        rule: None,
     }
 }

@@ -111,6 +111,9 @@ pub struct Closed {
     pub end_us: i64,
     /// Closed for lack of any traffic.
     pub stale: bool,
+    /// Start of its first crossing window (µs).
+    #[serde(default)]
+    pub started_us: Option<i64>,
 }
 
 /// What was delivered for a key. Changed only by [`KeyTrack::apply`].
@@ -125,6 +128,9 @@ pub struct Announced {
     /// `window_end` of the last resolved notification delivered (µs); closed episodes ending
     /// at or before it have been announced.
     pub resolved_through_us: i64,
+    /// Start of the incident announced as firing (µs), until it is announced resolved.
+    #[serde(default)]
+    pub since_us: Option<i64>,
 }
 
 /// What to announce for a key.
@@ -157,6 +163,8 @@ pub struct OpenView {
     pub worst_crossing: Option<Dated>,
     /// Its latest open window that crosses the rule.
     pub latest_crossing: Option<Dated>,
+    /// Start of its earliest open window that crosses the rule (µs).
+    pub earliest_crossing_start_us: Option<i64>,
 }
 
 impl OpenView {
@@ -166,6 +174,10 @@ impl OpenView {
         if !rule.crosses(&window.agg) {
             return;
         }
+        self.earliest_crossing_start_us = self
+            .earliest_crossing_start_us
+            .min(Some(window.start_us))
+            .or(Some(window.start_us));
         if self
             .latest_crossing
             .as_ref()
@@ -233,6 +245,9 @@ pub struct KeyTrack {
     pub recovery: Option<Dated>,
     /// Worst final crossing window of the open episode.
     pub episode: Option<Dated>,
+    /// Start of the open episode's first final crossing window (µs).
+    #[serde(default)]
+    pub episode_started_us: Option<i64>,
     /// Latest final crossing window of the open episode.
     pub episode_latest: Option<Dated>,
     /// The last closed episode.
@@ -253,6 +268,7 @@ impl KeyTrack {
             streak: 0,
             recovery: None,
             episode: None,
+            episode_started_us: None,
             episode_latest: None,
             closed: None,
             last_traffic_end_us: None,
@@ -284,6 +300,9 @@ impl KeyTrack {
             agg,
         };
         if t.rule.crosses(&window.agg) {
+            if self.episode.is_none() {
+                self.episode_started_us = Some(start_us);
+            }
             self.streak = 0;
             self.recovery = None;
             self.episode = Dated::worst(self.episode.take(), Some(&window));
@@ -305,11 +324,13 @@ impl KeyTrack {
             && let Some(worst) = self.episode.take()
         {
             self.episode_latest = None;
+            let started_us = self.episode_started_us.take();
             self.close(Closed {
                 worst,
                 recovery: self.recovery.clone(),
                 end_us,
                 stale: false,
+                started_us,
             });
         }
     }
@@ -324,11 +345,13 @@ impl KeyTrack {
             && let Some(worst) = self.episode.take()
         {
             self.episode_latest = None;
+            let started_us = self.episode_started_us.take();
             self.close(Closed {
                 worst,
                 recovery: None,
                 end_us: end,
                 stale: true,
+                started_us,
             });
         }
     }
@@ -344,6 +367,7 @@ impl KeyTrack {
         self.closed = Some(match self.closed.take() {
             Some(prev) if prev.end_us > self.announced.resolved_through_us => Closed {
                 worst: Dated::worst(Some(prev.worst), Some(&c.worst)).unwrap_or(c.worst),
+                started_us: prev.started_us.or(c.started_us),
                 ..c
             },
             _ => c,
@@ -425,16 +449,44 @@ impl KeyTrack {
     /// Records that `decision` was delivered, at event time `seen_us`.
     pub fn apply(&mut self, decision: &Delivered, seen_us: i64) {
         match *decision {
-            Delivered::Firing { count } => {
+            Delivered::Firing { count, since_us } => {
+                if !self.announced.firing {
+                    self.announced.since_us = since_us;
+                }
                 self.announced.firing = true;
                 self.announced.count = count;
                 self.announced.at_us = seen_us;
             }
             Delivered::Resolved { end_us } => {
                 self.announced.firing = false;
+                self.announced.since_us = None;
                 self.announced.count = 0;
                 self.announced.resolved_through_us = self.announced.resolved_through_us.max(end_us);
             }
+        }
+    }
+}
+
+impl KeyTrack {
+    /// When the incident a decision (from [`KeyTrack::decide`], before it is applied) is about
+    /// began: the start of its first crossing window.
+    #[must_use]
+    pub fn incident_start(&self, decision: &Decision, open: &OpenView) -> Option<i64> {
+        let unannounced_closed = self
+            .closed
+            .as_ref()
+            .filter(|c| c.end_us > self.announced.resolved_through_us);
+        match decision {
+            Decision::Firing { window, .. } => match unannounced_closed {
+                Some(c) if window.start_us < c.end_us && !self.announced.firing => c.started_us,
+                _ if self.announced.firing => self.announced.since_us,
+                _ => self.episode_started_us.or(open.earliest_crossing_start_us),
+            },
+            Decision::Resolved { end_us, .. } => self.announced.since_us.or_else(|| {
+                unannounced_closed
+                    .filter(|c| c.end_us == *end_us)
+                    .and_then(|c| c.started_us)
+            }),
         }
     }
 }
@@ -458,6 +510,8 @@ pub enum Delivered {
     Firing {
         /// Its `count_5xx`.
         count: u64,
+        /// Start of the incident it announced (µs).
+        since_us: Option<i64>,
     },
     /// A resolved notification with this `window_end` (µs).
     Resolved {
@@ -510,6 +564,7 @@ mod tests {
             let delivered = match d {
                 Decision::Firing { window, .. } => Delivered::Firing {
                     count: window.agg.count_5xx(),
+                    since_us: Some(window.start_us),
                 },
                 Decision::Resolved { end_us, .. } => Delivered::Resolved { end_us: *end_us },
             };

@@ -12,6 +12,7 @@
 //! Nothing here knows about windows, records or logs: `alert` and `cwlogs` produce
 //! notifications, this module delivers them.
 
+pub mod console;
 pub mod destination;
 pub mod notification;
 pub mod notifier;

@@ -87,8 +87,8 @@ pub struct Sample {
 ///
 /// JSON keys: `status`, `source`, `load_balancer`, `target`, `target_kind`, `target_group`,
 /// `window_start`, `window_end`, `count_5xx`, `requests`, `error_rate`, `status_codes`,
-/// `error_reasons`, `first_seen`, `last_seen`, `samples`, `escalation`. Optional values are
-/// written as `null`, never omitted.
+/// `error_reasons`, `first_seen`, `last_seen`, `samples`, `escalation`, `incident_start`,
+/// `rule`. Optional values are written as `null`, never omitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     /// Firing or resolved.
@@ -136,6 +136,23 @@ pub struct Notification {
     /// True when this repeats a still-firing alert at a higher severity or after a quiet period.
     #[serde(default)]
     pub escalation: bool,
+    /// When the incident began: the start of its first window over the rule.
+    #[serde(default, with = "rfc3339_opt")]
+    pub incident_start: Option<DateTime<Utc>>,
+    /// The rule that fired (ALB notifications).
+    #[serde(default)]
+    pub rule: Option<RuleSummary>,
+}
+
+/// The alert rule, as a notification states it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RuleSummary {
+    /// Fewest 5xx in one window.
+    pub min_5xx: u64,
+    /// Smallest 5xx ÷ requests in that window (skipped when requests are unknown).
+    pub min_error_rate: f64,
+    /// The window's length in seconds.
+    pub window_seconds: u32,
 }
 
 impl Notification {
@@ -256,6 +273,12 @@ pub(crate) mod tests {
                 trace_id: Some("Root=1-67891233-abcdef012345678912345678".to_owned()),
             }],
             escalation: false,
+            incident_start: Some(t(38, 0)),
+            rule: Some(RuleSummary {
+                min_5xx: 10,
+                min_error_rate: 0.05,
+                window_seconds: 60,
+            }),
         }
     }
 
@@ -277,9 +300,11 @@ pub(crate) mod tests {
                 "error_reasons",
                 "escalation",
                 "first_seen",
+                "incident_start",
                 "last_seen",
                 "load_balancer",
                 "requests",
+                "rule",
                 "samples",
                 "source",
                 "status",

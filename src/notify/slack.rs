@@ -12,6 +12,9 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use chrono::{DateTime, Utc};
+
+use super::console::TargetGroupArn;
 use super::notification::{
     MAX_SAMPLES, Notification, Sample, Source, Status, TargetKind, format_time,
 };
@@ -263,6 +266,11 @@ fn fallback_text(lb: &str, counts: &Counts, ordered: &[&Notification]) -> String
                 "{sep}access logs flowing again since {}",
                 format_time(&n.window_end)
             ),
+            (Source::CloudwatchLogs, _) => format!(
+                "{sep}{} {status} ({} matching events)",
+                Style::Mrkdwn.lit(&n.target, MAX_FIELD_CHARS),
+                n.count_5xx
+            ),
             _ => format!(
                 "{sep}{} {status} ({} 5xx)",
                 Style::Mrkdwn.lit(&n.target, MAX_FIELD_CHARS),
@@ -286,12 +294,18 @@ struct Counts {
     /// Log delivery stopped (firing) or flows again (resolved).
     logs_stopped: usize,
     logs_flowing: usize,
+    /// Only CloudWatch Logs matches: the nouns are log streams, not targets.
+    log_streams: bool,
 }
 
 impl Counts {
     fn of<'a>(ns: impl IntoIterator<Item = &'a Notification>) -> Self {
         let mut c = Self::default();
+        let mut any = false;
+        let mut all_logs = true;
         for n in ns {
+            any = true;
+            all_logs &= n.source == Source::CloudwatchLogs;
             match (n.source == Source::LogDelivery, n.status) {
                 (false, Status::Firing) => c.firing += 1,
                 (false, Status::Resolved) => c.resolved += 1,
@@ -299,6 +313,7 @@ impl Counts {
                 (true, Status::Resolved) => c.logs_flowing += 1,
             }
         }
+        c.log_streams = any && all_logs;
         c
     }
 
@@ -309,7 +324,12 @@ impl Counts {
 
     /// "2 targets firing, 1 resolved" (and the log delivery, if it changed).
     fn summary(&self) -> String {
-        let plural = |k: usize| if k == 1 { "target" } else { "targets" };
+        let plural = |k: usize| match (self.log_streams, k) {
+            (true, 1) => "log stream",
+            (true, _) => "log streams",
+            (false, 1) => "target",
+            (false, _) => "targets",
+        };
         let mut parts = Vec::new();
         if self.logs_stopped > 0 {
             parts.push("access logs stopped".to_owned());
@@ -363,6 +383,31 @@ impl Style {
             Self::Mrkdwn if inner.is_empty() => "(empty)".to_owned(),
             Self::Mrkdwn => format!("`{inner}`"),
             Self::Text => inner,
+        }
+    }
+
+    /// A time: a Slack date token (each reader sees it in their own time zone, with the UTC
+    /// time as the fallback) in mrkdwn, RFC 3339 UTC in text.
+    fn time(self, t: &DateTime<Utc>) -> String {
+        match self {
+            Self::Mrkdwn => format!(
+                "<!date^{}^{{date_short_pretty}} {{time_secs}}|{}>",
+                t.timestamp(),
+                format_time(t)
+            ),
+            Self::Text => format_time(t),
+        }
+    }
+
+    /// A link to `url` (built by [`super::console`], never from raw log text) labelled `label`.
+    fn link(self, url: &str, label: &str) -> String {
+        match self {
+            Self::Mrkdwn => format!(
+                "<{}|{}>",
+                escape_mrkdwn(url),
+                self.lit(label, MAX_FIELD_CHARS)
+            ),
+            Self::Text => format!("{} ({url})", self.lit(label, MAX_FIELD_CHARS)),
         }
     }
 
@@ -451,11 +496,17 @@ impl Parts {
             (Style::Text, Status::Firing) => ("", "FIRING"),
             (Style::Text, Status::Resolved) => ("", "RESOLVED"),
         };
+        let tg_arn = n.target_group.as_deref().and_then(TargetGroupArn::parse);
+        // The target group by name, linked to the console, when its ARN is well formed.
+        let group = |raw: &str| match TargetGroupArn::parse(raw) {
+            Some(arn) => format!("target group {}", style.link(&arn.console_url(), arn.name)),
+            None => format!("target group {}", style.code(raw, MAX_FIELD_CHARS)),
+        };
         let subject = match (n.target_kind, n.source) {
             (TargetKind::Target, Source::Alb) => {
                 let mut s = format!("target {}", style.code(&n.target, MAX_FIELD_CHARS));
                 if let Some(tg) = &n.target_group {
-                    let _ = write!(s, " in {}", style.code(tg, MAX_FIELD_CHARS));
+                    let _ = write!(s, " in {}", group(tg));
                 }
                 s
             }
@@ -463,8 +514,8 @@ impl Parts {
                 format!("log stream {}", style.code(&n.target, MAX_FIELD_CHARS))
             }
             (TargetKind::TargetGroup, _) => format!(
-                "load-balancer-generated errors (no target) — target group {}",
-                style.code(&n.target, MAX_FIELD_CHARS)
+                "load-balancer-generated errors (no target) — {}",
+                group(&n.target)
             ),
             (TargetKind::LoadBalancer, _) => format!(
                 "load-balancer-generated errors (no target) — load balancer {}",
@@ -496,12 +547,44 @@ impl Parts {
             (None, _) => format!("{} (rate unknown: no request counts)", n.count_5xx),
         };
         details.push(format!("{} {volume}", style.bold(label)));
+        if let Some(start) = &n.incident_start {
+            let minutes = (n.window_end - *start).num_minutes().max(0);
+            details.push(match n.status {
+                Status::Firing => format!(
+                    "{} since {} ({minutes} min so far)",
+                    style.bold("Incident:"),
+                    style.time(start)
+                ),
+                Status::Resolved => format!(
+                    "{} {} – {} (lasted {minutes} min)",
+                    style.bold("Incident:"),
+                    style.time(start),
+                    style.time(&n.window_end)
+                ),
+            });
+        }
         details.push(format!(
             "{} {} – {}",
             style.bold("Window:"),
-            format_time(&n.window_start),
-            format_time(&n.window_end)
+            style.time(&n.window_start),
+            style.time(&n.window_end)
         ));
+        if let Some(rule) = &n.rule {
+            details.push(format!(
+                "{} ≥ {} 5xx and ≥ {}% of requests in a {}-minute window",
+                style.bold("Rule:"),
+                rule.min_5xx,
+                rule.min_error_rate * 100.0,
+                rule.window_seconds / 60
+            ));
+        }
+        if let Some(arn) = &tg_arn {
+            let mut place = format!("{} · account {}", arn.region, arn.account);
+            if let Some(url) = arn.load_balancer_url(&n.load_balancer) {
+                let _ = write!(place, " · {}", style.link(&url, "load balancer monitoring"));
+            }
+            details.push(format!("{} {place}", style.bold("Where:")));
+        }
         if let Some(top) = top_counts(&n.status_codes, style) {
             details.push(format!("{} {top}", style.bold(codes_label)));
         }
@@ -509,7 +592,10 @@ impl Parts {
             details.push(format!("{} {top}", style.bold("Error reasons:")));
         }
         if n.first_seen.is_some() || n.last_seen.is_some() {
-            let seen = |t: &Option<_>| t.as_ref().map_or_else(|| "n/a".to_owned(), format_time);
+            let seen = |t: &Option<DateTime<Utc>>| {
+                t.as_ref()
+                    .map_or_else(|| "n/a".to_owned(), |t| style.time(t))
+            };
             details.push(format!(
                 "{} {} · {} {}",
                 style.bold("First seen:"),
@@ -631,6 +717,16 @@ mod tests {
         payload["blocks"].as_array().expect("blocks array")
     }
 
+    /// `t` without the markup the renderer itself writes: Slack date tokens and links to the
+    /// AWS console (the only `<…>` allowed; everything log-derived must be escaped).
+    fn without_own_markup(t: &str) -> String {
+        let own = regex::Regex::new(
+            r"<!date\^\d+\^\{date_short_pretty\} \{time_secs\}\|[0-9T:Z-]+>|<https://[a-z0-9-]+\.console\.(aws\.amazon\.com|amazonaws\.cn|amazonaws-us-gov\.com)/ec2/home\?region=[a-z0-9-]+#[A-Za-z]+:[A-Za-z]+=arn:[a-z-]+:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:[a-z]+/[A-Za-z0-9/-]+(;tab=monitoring)?\|[A-Za-z0-9 -]+>",
+        )
+        .expect("regex");
+        own.replace_all(t, "").into_owned()
+    }
+
     fn section_texts(payload: &Value) -> Vec<&str> {
         blocks(payload)
             .iter()
@@ -705,15 +801,29 @@ mod tests {
         assert_eq!(blocks[2]["type"], "divider");
 
         let texts = section_texts(&payload);
-        assert!(texts[0].starts_with(":red_circle: *FIRING* target `10.0.1.11:8080` in `targetgroup/shop-web/73e2d6bc24d8a067`"), "{}", texts[0]);
+        assert!(texts[0].starts_with(":red_circle: *FIRING* target `10.0.1.11:8080` in target group `targetgroup/shop-web/73e2d6bc24d8a067`"), "{}", texts[0]);
         assert!(texts[0].contains("*5xx:* 42 of 1000 requests (4.20%)"));
-        assert!(texts[0].contains("*Window:* 2025-06-21T22:40:00Z – 2025-06-21T22:45:00Z"));
+        // Times as Slack date tokens: each reader sees local time; UTC is the fallback.
+        let token = |unix: i64, utc: &str| {
+            format!("<!date^{unix}^{{date_short_pretty}} {{time_secs}}|{utc}>")
+        };
+        assert!(texts[0].contains(&format!(
+            "*Window:* {} – {}",
+            token(1_750_545_600, "2025-06-21T22:40:00Z"),
+            token(1_750_545_900, "2025-06-21T22:45:00Z")
+        )));
+        assert!(texts[0].contains(&format!(
+            "*Incident:* since {} (7 min so far)",
+            token(1_750_545_480, "2025-06-21T22:38:00Z")
+        )));
+        assert!(texts[0].contains("*Rule:* ≥ 10 5xx and ≥ 5% of requests in a 1-minute window"));
         assert!(texts[0].contains("*Status codes:* 502: 30, 503: 12, 504: 7 (+1 more)"));
         assert!(texts[0].contains("*Error reasons:* TargetTimeout: 30"));
-        assert!(
-            texts[0]
-                .contains("*First seen:* 2025-06-21T22:40:12Z · *Last seen:* 2025-06-21T22:44:59Z")
-        );
+        assert!(texts[0].contains(&format!(
+            "*First seen:* {} · *Last seen:* {}",
+            token(1_750_545_612, "2025-06-21T22:40:12Z"),
+            token(1_750_545_899, "2025-06-21T22:44:59Z")
+        )));
         assert!(texts[0].contains(
             "503 error detected for client 192.0.2.1:51234 at 2025-06-21T22:45:00Z — `GET https://shop.example.com:443/cart HTTP/2.0` → 10.0.1.11:8080 (TargetTimeout)"
         ));
@@ -722,6 +832,40 @@ mod tests {
             payload["text"],
             "app/shop-prod/50dc6c495c0c9188 — 2 targets firing, 1 resolved: 10.0.1.11:8080 firing (42 5xx), 10.0.1.12:8080 firing (42 5xx), 10.0.1.13:8080 resolved (42 5xx)"
         );
+    }
+
+    /// A well-formed target group ARN becomes its name linked to the console, plus the region,
+    /// the account and the load balancer's monitoring tab; resolved says how long it lasted.
+    #[test]
+    fn target_group_arns_become_console_links() {
+        let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-web/943f017f100becff";
+        let mut n = sample_notification(LB, "10.0.1.11:8080");
+        n.target_group = Some(arn.to_owned());
+        n.status = Status::Resolved;
+        let text = &section_texts(&render_payload(LB, &[n.clone()]))[0].to_owned();
+        assert!(text.contains(&format!(
+            "in target group <https://us-east-1.console.aws.amazon.com/ec2/home?region=us-east-1#TargetGroup:targetGroupArn={arn}|shop-web>"
+        )), "{text}");
+        assert!(text.contains("*Where:* us-east-1 · account 123456789012 · <https://us-east-1.console.aws.amazon.com/ec2/home?region=us-east-1#LoadBalancer:loadBalancerArn=arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shop-prod/50dc6c495c0c9188;tab=monitoring|load balancer monitoring>"), "{text}");
+        assert!(text.contains("(lasted 7 min)"), "{text}");
+        assert!(!without_own_markup(text).contains(['<', '>']));
+        let plain = render_text(&n);
+        assert!(
+            plain.contains("in target group shop-web (https://us-east-1.console.aws.amazon.com/"),
+            "{plain}"
+        );
+    }
+
+    #[test]
+    fn log_pattern_alerts_speak_of_matching_events() {
+        let mut n = sample_notification("/aws/lambda/shop", "2025/06/21/[$LATEST]abc");
+        n.source = Source::CloudwatchLogs;
+        n.rule = None;
+        let payload = render_payload("/aws/lambda/shop", &[n]);
+        let text = payload["text"].as_str().expect("fallback");
+        assert!(text.contains("1 log stream firing"), "{text}");
+        assert!(text.contains("(42 matching events)"), "{text}");
+        assert!(!text.contains("5xx"), "{text}");
     }
 
     #[test]
@@ -769,7 +913,7 @@ mod tests {
             assert!(!all.contains(raw), "{raw} leaked");
         }
         for t in section_texts(&payload) {
-            assert!(!t.contains(['<', '>']));
+            assert!(!without_own_markup(t).contains(['<', '>']), "{t}");
             // Backticks only as balanced code delimiters.
             assert_eq!(t.matches('`').count() % 2, 0);
         }
@@ -838,7 +982,7 @@ mod tests {
         assert!(text.contains('…'));
         assert!(text.contains("more samples"));
         assert_eq!(text.matches('`').count() % 2, 0);
-        assert!(!text.contains(['<', '>']));
+        assert!(!without_own_markup(text).contains(['<', '>']));
         // Every `&` still starts a whole entity.
         for (i, _) in text.match_indices('&') {
             let rest = &text[i..];
@@ -881,14 +1025,16 @@ mod tests {
         n.samples[0].user_agent = Some("evil\x1b[2J\r\nFIRING fake\u{202E}".to_owned());
         let text = render_text(&n);
         assert!(text.starts_with(
-            "FIRING target 10.0.1.11:8080 in targetgroup/shop-web/73e2d6bc24d8a067 on load balancer app/shop-prod/50dc6c495c0c9188\n"
+            "FIRING target 10.0.1.11:8080 in target group targetgroup/shop-web/73e2d6bc24d8a067 on load balancer app/shop-prod/50dc6c495c0c9188\n"
         ));
         assert!(text.contains("  5xx: 42 of 1000 requests (4.20%)\n"));
         assert!(text.contains(
             "  503 error detected for client 192.0.2.1:51234 at 2025-06-21T22:45:00Z — GET https://shop.example.com:443/cart HTTP/2.0 → 10.0.1.11:8080 (TargetTimeout)"
         ));
+        assert!(text.contains("  Incident: since 2025-06-21T22:38:00Z (7 min so far)\n"));
+        assert!(text.contains("  Rule: ≥ 10 5xx and ≥ 5% of requests in a 1-minute window\n"));
         assert!(!text.contains(['\x1b', '\r', '\u{202E}', '`', '*']));
-        assert_eq!(text.lines().count(), 7);
+        assert_eq!(text.lines().count(), 9);
     }
 
     proptest! {
@@ -937,7 +1083,7 @@ mod tests {
             let payload = render_payload(LB, &ns);
             assert_within_limits(&payload);
             for t in section_texts(&payload) {
-                prop_assert!(!t.contains(['<', '>']));
+                prop_assert!(!without_own_markup(t).contains(['<', '>']));
                 prop_assert_eq!(t.matches('`').count() % 2, 0);
             }
         }

@@ -177,9 +177,18 @@ fn assert_incident_messages(bodies: &[Value]) {
         "{FAILING} fires exactly once: {all:#?}"
     );
     assert_eq!(
-        firing(&format!("(no target) — target group `{TARGET_GROUP}`")),
+        firing(&format!(
+            "(no target) — target group <https://us-east-1.console.aws.amazon.com/ec2/home?region=us-east-1#TargetGroup:targetGroupArn={TARGET_GROUP}|shop-web>"
+        )),
         1,
-        "the no-target 503 burst fires under its target group: {all:#?}"
+        "the no-target 503 burst fires under its target group, linked: {all:#?}"
+    );
+    assert_eq!(
+        firing(
+            "*Incident:* since <!date^1750545720^{date_short_pretty} {time_secs}|2025-06-21T22:42:00Z>"
+        ),
+        1,
+        "the failing target's incident began at 22:42, two windows before its worst: {all:#?}"
     );
     let text = serde_json::to_string(bodies).expect("JSON");
     for healthy in HEALTHY {
