@@ -38,11 +38,6 @@ impl ManualClock {
     pub fn advance(&self, us: i64) {
         self.0.fetch_add(us, Ordering::SeqCst);
     }
-
-    /// Sets the clock to `now_us`.
-    pub fn set(&self, now_us: i64) {
-        self.0.store(now_us, Ordering::SeqCst);
-    }
 }
 
 impl Clock for ManualClock {

@@ -181,17 +181,6 @@ impl Batch {
         key
     }
 
-    /// Records counted so far (poison excluded).
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.keys.iter().map(|k| k.value().len()).sum()
-    }
-
-    /// Whether no record was counted.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
 }
 
 /// What [`Engine::commit`] did.
@@ -314,12 +303,6 @@ impl<S: StateStore> Engine<S> {
     #[must_use]
     pub fn store(&self) -> &S {
         &self.store
-    }
-
-    /// The wall clock.
-    #[must_use]
-    pub fn clock(&self) -> &dyn Clock {
-        &*self.clock
     }
 
     /// An empty batch for this invocation's records.
