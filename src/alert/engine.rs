@@ -180,7 +180,6 @@ impl Batch {
             .push(pending.into_counts(header));
         key
     }
-
 }
 
 /// What [`Engine::commit`] did.
