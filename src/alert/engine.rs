@@ -755,6 +755,7 @@ fn notification(
         escalation: false,
         incident_start: incident_start_us.map(micros_to_datetime),
         rule: Some(rule),
+        target_5xx: agg.map(|a| a.target_5xx),
     };
     match decision {
         Decision::Firing { window, escalation } => Notification {

@@ -555,6 +555,7 @@ impl LogAlerts {
             escalation,
             incident_start: None,
             rule: None,
+            target_5xx: None,
         }
     }
 }

@@ -168,5 +168,6 @@ fn notification(id: &KeyId, status: Status, from_us: i64, to_us: i64) -> Notific
         escalation: false,
         incident_start: Some(micros_to_datetime(from_us)),
         rule: None,
+        target_5xx: None,
     }
 }

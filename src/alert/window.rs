@@ -71,6 +71,10 @@ pub struct WindowAgg {
     pub target_group: Option<Arc<str>>,
     /// 5xx entries counted.
     pub entry_5xx: u64,
+    /// Of those, the entries whose target itself answered with a 5xx (the rest the load
+    /// balancer generated: no healthy target, connection failed, timed out).
+    #[serde(default)]
+    pub target_5xx: u64,
     /// 5xx requests according to tallies.
     pub tally_5xx: u64,
     /// Requests: tally totals plus `all`-mode entries.
@@ -97,6 +101,7 @@ impl WindowAgg {
             key_kind,
             target_group: None,
             entry_5xx: 0,
+            target_5xx: 0,
             tally_5xx: 0,
             requests: 0,
             requests_known: false,
@@ -144,6 +149,7 @@ impl WindowAgg {
             self.note_target_group(tg);
         }
         self.entry_5xx += other.entry_5xx;
+        self.target_5xx += other.target_5xx;
         self.tally_5xx += other.tally_5xx;
         self.requests += other.requests;
         self.requests_known |= other.requests_known;
@@ -203,6 +209,11 @@ impl WindowAgg {
     /// Counts one 5xx entry.
     fn add_5xx(&mut self, e: &RecordEntry<'_>, code: u16, time_us: i64) {
         self.entry_5xx += 1;
+        if e.target_status_code
+            .is_some_and(|c| (500..600).contains(&c))
+        {
+            self.target_5xx += 1;
+        }
         add_code(&mut self.status_codes, code, 1);
         if let Some(reason) = e.error_reason.as_deref() {
             add_reason(&mut self.error_reasons, reason, 1);

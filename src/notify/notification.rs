@@ -142,6 +142,10 @@ pub struct Notification {
     /// The rule that fired (ALB notifications).
     #[serde(default)]
     pub rule: Option<RuleSummary>,
+    /// Of the 5xx entries counted, those the target itself returned (ALB notifications); the
+    /// others the load balancer generated (no healthy target, connection refused, timeout).
+    #[serde(default)]
+    pub target_5xx: Option<u64>,
 }
 
 /// The alert rule, as a notification states it.
@@ -279,6 +283,7 @@ pub(crate) mod tests {
                 min_error_rate: 0.05,
                 window_seconds: 60,
             }),
+            target_5xx: Some(12),
         }
     }
 
@@ -310,6 +315,7 @@ pub(crate) mod tests {
                 "status",
                 "status_codes",
                 "target",
+                "target_5xx",
                 "target_group",
                 "target_kind",
                 "window_end",

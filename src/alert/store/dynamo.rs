@@ -5,7 +5,7 @@
 //!
 //! | item | `pk` | `sk` | attributes |
 //! |---|---|---|---|
-//! | window | `K#<lb>#<key>` | `W#<start µs, 20 digits>` | `e5` `t5` `rq` `rk` (`ADD`), `c<code>` and `r:<reason>` (`ADD`), `ts` (number set: first/last 5xx times), `kk` `tg` `smp` (first writer), `fz` (frozen), `ttl` |
+//! | window | `K#<lb>#<key>` | `W#<start µs, 20 digits>` | `e5` `x5` `t5` `rq` `rk` (`ADD`), `c<code>` and `r:<reason>` (`ADD`), `ts` (number set: first/last 5xx times), `kk` `tg` `smp` (first writer), `fz` (frozen), `ttl` |
 //! | ledger | `K#<lb>#<key>` | `L` | `st` (the [`Ledger`] as JSON), `v` (version), `ttl` (only when idle) |
 //! | record id | `R#<lb>#<id hex>` | `R` | `ttl` |
 //! | progress | `LBS` | `<lb>` | `seen`, `fin`, `arr`, `ttl` |
@@ -199,6 +199,7 @@ fn window_update(
         vec![("#ttl".into(), "ttl".into()), ("#kk".into(), "kk".into())];
     let mut values: Vec<(String, AttributeValue)> = vec![
         (":e5".into(), n(agg.entry_5xx)),
+        (":x5".into(), n(agg.target_5xx)),
         (":t5".into(), n(agg.tally_5xx)),
         (":rq".into(), n(agg.requests)),
         (":rk".into(), n(u8::from(agg.requests_known))),
@@ -207,6 +208,7 @@ fn window_update(
     ];
     let mut add = vec![
         "e5 :e5".to_owned(),
+        "x5 :x5".to_owned(),
         "t5 :t5".to_owned(),
         "rq :rq".to_owned(),
         "rk :rk".to_owned(),
@@ -307,6 +309,7 @@ fn window_of(item: &HashMap<String, AttributeValue>) -> Option<StoredWindow> {
         .map_or(KeyKind::Target, |k| key_kind_of(k));
     let mut agg = WindowAgg::new(kind);
     agg.entry_5xx = get_n(item, "e5").unwrap_or(0);
+    agg.target_5xx = get_n(item, "x5").unwrap_or(0);
     agg.tally_5xx = get_n(item, "t5").unwrap_or(0);
     agg.requests = get_n(item, "rq").unwrap_or(0);
     agg.requests_known = get_n::<u64>(item, "rk").unwrap_or(0) > 0;
