@@ -3,6 +3,7 @@
 //! Every duration is in **event time** (the ALB `time` of the log entries), never wall-clock time,
 //! so a replay or a simulation of old logs gives the same notifications as the live run.
 
+use crate::notify::runbook::{RUNBOOK_URL_ENV, RunbookTemplate};
 use crate::text::clip_chars;
 
 /// `ALBWATCH_WINDOW_SECONDS`: tumbling window length; a multiple of 60 (tallies are per minute).
@@ -54,6 +55,8 @@ pub struct AlertConfig {
     pub stale_after_seconds: u64,
     /// Record ids remembered by the in-memory store (default 100 000, about 2.5 MB).
     pub dedupe_capacity: usize,
+    /// `ALBWATCH_RUNBOOK_URL`: a runbook link in every ALB notification (none by default).
+    pub runbook_url: Option<RunbookTemplate>,
 }
 
 impl Default for AlertConfig {
@@ -67,6 +70,7 @@ impl Default for AlertConfig {
             resolve_after: 5,
             stale_after_seconds: 3600,
             dedupe_capacity: 100_000,
+            runbook_url: None,
         }
     }
 }
@@ -137,6 +141,14 @@ impl AlertConfig {
                 get(DEDUPE_CAPACITY_ENV),
                 d.dedupe_capacity,
             )?,
+            runbook_url: get(RUNBOOK_URL_ENV)
+                .map(|t| {
+                    RunbookTemplate::parse(&t).map_err(|reason| AlertConfigError::Invalid {
+                        var: RUNBOOK_URL_ENV,
+                        reason,
+                    })
+                })
+                .transpose()?,
         };
         config.validate()?;
         Ok(config)
@@ -240,6 +252,14 @@ mod tests {
             AlertConfig::default()
         );
         AlertConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn a_runbook_template_is_validated_at_start() {
+        let c = from(&[(RUNBOOK_URL_ENV, "https://wiki/x?t={target}")]).expect("valid");
+        assert!(c.runbook_url.is_some());
+        let e = from(&[(RUNBOOK_URL_ENV, "wiki/x")]).expect_err("not a URL");
+        assert!(e.to_string().contains(RUNBOOK_URL_ENV), "{e}");
     }
 
     #[test]

@@ -599,7 +599,8 @@ impl<S: StateStore> Engine<S> {
                 .close_if_stale(view.has_open, progress.seen_us, t);
             for decision in ledger.track.decide(&view, progress.seen_us, t) {
                 let since = ledger.track.incident_start(&decision, &view);
-                let n = notification(id, &ledger.track, decision, since, self.rule_summary());
+                let mut n = notification(id, &ledger.track, decision, since, self.rule_summary());
+                n.runbook_url = self.config.runbook_url.as_ref().map(|t| t.fill(&n));
                 ledger.track.apply(&delivered(&n), progress.seen_us);
                 ledger.enqueue(n, now_us);
             }
@@ -756,6 +757,7 @@ fn notification(
         incident_start: incident_start_us.map(micros_to_datetime),
         rule: Some(rule),
         target_5xx: agg.map(|a| a.target_5xx),
+        runbook_url: None,
     };
     match decision {
         Decision::Firing { window, escalation } => Notification {

@@ -169,5 +169,6 @@ fn notification(id: &KeyId, status: Status, from_us: i64, to_us: i64) -> Notific
         incident_start: Some(micros_to_datetime(from_us)),
         rule: None,
         target_5xx: None,
+        runbook_url: None,
     }
 }

@@ -16,5 +16,6 @@ pub mod console;
 pub mod destination;
 pub mod notification;
 pub mod notifier;
+pub mod runbook;
 pub mod slack;
 pub mod webhook;

@@ -146,6 +146,9 @@ pub struct Notification {
     /// others the load balancer generated (no healthy target, connection refused, timeout).
     #[serde(default)]
     pub target_5xx: Option<u64>,
+    /// The team's runbook for it (`ALBWATCH_RUNBOOK_URL`, filled in).
+    #[serde(default)]
+    pub runbook_url: Option<String>,
 }
 
 /// The alert rule, as a notification states it.
@@ -284,6 +287,7 @@ pub(crate) mod tests {
                 window_seconds: 60,
             }),
             target_5xx: Some(12),
+            runbook_url: None,
         }
     }
 
@@ -310,6 +314,7 @@ pub(crate) mod tests {
                 "load_balancer",
                 "requests",
                 "rule",
+                "runbook_url",
                 "samples",
                 "source",
                 "status",

@@ -578,6 +578,13 @@ impl Parts {
                 rule.window_seconds / 60
             ));
         }
+        if let Some(url) = &n.runbook_url {
+            details.push(format!(
+                "{} {}",
+                style.bold("Runbook:"),
+                style.link(url, "open the runbook")
+            ));
+        }
         if let Some(arn) = &tg_arn {
             let mut place = format!("{} · account {}", arn.region, arn.account);
             if let Some(url) = arn.load_balancer_url(&n.load_balancer) {
@@ -862,6 +869,19 @@ mod tests {
         assert!(
             plain.contains("in target group shop-web (https://us-east-1.console.aws.amazon.com/"),
             "{plain}"
+        );
+    }
+
+    #[test]
+    fn the_runbook_link_is_escaped_markup() {
+        let mut n = sample_notification(LB, "10.0.1.11:8080");
+        n.runbook_url = Some("https://wiki.example.com/alb?lb=app%2Fshop&s=firing".to_owned());
+        let text = &section_texts(&render_payload(LB, &[n]))[0].to_owned();
+        assert!(
+            text.contains(
+                "*Runbook:* <https://wiki.example.com/alb?lb=app%2Fshop&amp;s=firing|open the runbook>"
+            ),
+            "{text}"
         );
     }
 
