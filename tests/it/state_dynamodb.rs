@@ -15,7 +15,7 @@ use albwatch::alert::handler::{Alerter, BatchSummary};
 use albwatch::alert::logs::{LogAlertConfig, LogAlerts};
 use albwatch::alert::silence::SilenceConfig;
 use albwatch::alert::store::AnyStore;
-use albwatch::clock::ManualClock;
+use albwatch::clock::{Clock, ManualClock};
 use albwatch::cwlogs::LogPatterns;
 use albwatch::retry::Deadline;
 use aws_config::BehaviorVersion;
@@ -309,4 +309,66 @@ async fn log_silence_is_announced_once_by_racing_environments() {
         1,
         "{posted:#?}"
     );
+}
+
+/// A count for a window that is already final by the stored watermark is refused by the table
+/// itself — even when no environment has written that window yet, so no evaluation can have
+/// frozen it — and reported late; a window still open lands in the same call.
+#[tokio::test]
+async fn the_table_refuses_windows_behind_the_stored_watermark() {
+    use albwatch::alert::store::{RecordCounts, StateStore, WindowDelta};
+    use albwatch::alert::window::{KeyId, WindowAgg};
+    use albwatch::record::KeyKind;
+
+    let Some(table) = table("the_table_refuses_windows_behind_the_stored_watermark").await else {
+        return;
+    };
+    let clock = clock();
+    let config = AlertConfig::default();
+    let store = AnyStore::from_table(Some(&table), &config, Arc::new(clock.clone())).await;
+    let lb = "app/shop/1";
+    let t0 = parse_time_us("2025-06-21T22:00:00Z").expect("time");
+    let minute = 60_000_000;
+    // The watermark is an hour on: the window at t0 is final (end + 10 min lateness passed).
+    store
+        .advance(lb, Some(t0 + 60 * minute), clock.now_us())
+        .await
+        .expect("advance");
+    let delta = |start_us: i64| {
+        let mut agg = WindowAgg::new(KeyKind::Target);
+        agg.entry_5xx = 3;
+        WindowDelta {
+            start_us,
+            agg,
+            entries: 3,
+            entries_5xx: 3,
+            tallies: 0,
+            max_time_us: start_us + 1,
+        }
+    };
+    let key = KeyId {
+        load_balancer: Arc::from(lb),
+        key: Arc::from("10.0.1.11:8080"),
+    };
+    let open = t0 + 55 * minute;
+    let report = store
+        .add_counts(
+            &key,
+            &[RecordCounts {
+                id: 7,
+                windows: vec![delta(t0), delta(open)],
+            }],
+        )
+        .await
+        .expect("add");
+    assert_eq!(report.late, [(7, t0)]);
+    assert!(report.duplicates.is_empty());
+    let stored: Vec<i64> = store
+        .windows(&key, None)
+        .await
+        .expect("windows")
+        .iter()
+        .map(|w| w.start_us)
+        .collect();
+    assert_eq!(stored, [open], "only the open window landed");
 }

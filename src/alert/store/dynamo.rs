@@ -14,8 +14,10 @@
 //! # Requests
 //!
 //! - [`StateStore::add_counts`]: one `TransactWriteItems` per key and batch (more only past
-//!   [`MAX_TRANSACT_ITEMS`]): a conditional `Put` of each record id and one `ADD` update per
-//!   touched window, summed over the records. So requests grow with touched (key, window)
+//!   [`MAX_TRANSACT_ITEMS`]): a conditional `Put` of each record id, one `ADD` update per
+//!   touched window (summed over the records, refused if the window is frozen), and a
+//!   `ConditionCheck` that none of those windows is final by the stored watermark (so no
+//!   window appears behind an evaluation that already folded past it). So requests grow with touched (key, window)
 //!   pairs, never with entries, and a record lands with all its windows or not at all. A
 //!   cancelled transaction names the items that failed: records already counted are dropped as
 //!   duplicates, frozen windows as late, and the rest is written again.
@@ -31,7 +33,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update,
 };
 
 use super::{AddReport, Progress, RecordCounts, StateStore, StoreError, StoredWindow, Versioned};
@@ -455,6 +457,24 @@ impl DynamoStore {
                 let u = window_update(&self.table, key, *start, agg, ttl)?;
                 items.push(TransactWriteItem::builder().update(u).build());
             }
+            // None of these windows may be final by the stored watermark when they land:
+            // otherwise an evaluation may already have folded past a window created now.
+            if let Some(&first) = starts.first() {
+                let limit = first
+                    .saturating_add(self.window_us)
+                    .saturating_add(self.lateness_us);
+                let check = ConditionCheck::builder()
+                    .table_name(&*self.table)
+                    .set_key(Some(item_key(
+                        PROGRESS_PK.to_owned(),
+                        key.load_balancer.to_string(),
+                    )))
+                    .condition_expression("attribute_not_exists(fin) OR fin < :limit")
+                    .expression_attribute_values(":limit", n(limit))
+                    .build()
+                    .map_err(|e| build_error("build watermark check", e))?;
+                items.push(TransactWriteItem::builder().condition_check(check).build());
+            }
             self.count_transaction(items.len());
             let result = self
                 .client
@@ -469,14 +489,27 @@ impl DynamoStore {
             match cancelled(&e) {
                 Some(Cancelled::Conditions(failed)) => {
                     for i in failed {
-                        if let Some(r) = records.get(i) {
+                        let late_from = if let Some(r) = records.get(i) {
                             report.duplicates.push(r.id);
+                            continue;
                         } else if let Some(&start) = starts.get(i - records.len()) {
+                            // That window is frozen.
+                            Some(start..=start)
+                        } else {
+                            // The watermark moved on: every window now final is late.
+                            let fin = self
+                                .progress(&key.load_balancer)
+                                .await?
+                                .map_or(i64::MIN, |p| p.final_us);
+                            let last_final = fin - self.window_us - self.lateness_us;
+                            Some(i64::MIN..=last_final)
+                        };
+                        if let Some(late) = late_from {
                             for r in &mut records {
-                                if r.windows.iter().any(|w| w.start_us == start) {
-                                    report.late.push((r.id, start));
-                                    r.windows.retain(|w| w.start_us != start);
+                                for w in r.windows.iter().filter(|w| late.contains(&w.start_us)) {
+                                    report.late.push((r.id, w.start_us));
                                 }
+                                r.windows.retain(|w| !late.contains(&w.start_us));
                             }
                         }
                     }
@@ -611,7 +644,8 @@ impl StateStore for DynamoStore {
     ) -> Result<AddReport, StoreError> {
         let mut report = AddReport::default();
         // Pack records (each with all its windows) into transactions of at most
-        // MAX_TRANSACT_ITEMS items: one per record id plus one per distinct window.
+        // MAX_TRANSACT_ITEMS items: one per record id, one per distinct window, and the
+        // watermark check.
         let mut group: Vec<RecordCounts> = Vec::new();
         let mut starts = std::collections::BTreeSet::new();
         for r in records {
@@ -620,7 +654,8 @@ impl StateStore for DynamoStore {
                 .iter()
                 .filter(|w| !starts.contains(&w.start_us))
                 .count();
-            if !group.is_empty() && group.len() + 1 + starts.len() + new_starts > MAX_TRANSACT_ITEMS
+            if !group.is_empty()
+                && group.len() + 1 + starts.len() + new_starts + 1 > MAX_TRANSACT_ITEMS
             {
                 self.add_group(key, std::mem::take(&mut group), &mut report)
                     .await?;
