@@ -654,7 +654,11 @@ impl<S: StateStore> Engine<S> {
     pub async fn settle(&self, claims: &[Claim], delivered: bool) -> Vec<(KeyId, StoreError)> {
         let mut failed = Vec::new();
         for claim in claims {
-            let ids: Vec<u64> = claim.outgoing.iter().map(|o| o.id).collect();
+            let ids: Vec<(u64, i64)> = claim
+                .outgoing
+                .iter()
+                .map(|o| (o.id, o.claimed_until_us))
+                .collect();
             if let Err(e) = self.settle_key(&claim.key, &ids, delivered).await {
                 failed.push((claim.key.clone(), e));
             }
@@ -662,13 +666,19 @@ impl<S: StateStore> Engine<S> {
         failed
     }
 
-    async fn settle_key(&self, id: &KeyId, ids: &[u64], delivered: bool) -> Result<(), StoreError> {
+    async fn settle_key(
+        &self,
+        id: &KeyId,
+        claims: &[(u64, i64)],
+        delivered: bool,
+    ) -> Result<(), StoreError> {
         let jitter = fastrand::f64();
+        let ids: Vec<u64> = claims.iter().map(|&(id, _)| id).collect();
         self.update_ledger(id, KeyKind::Target, |ledger, now_us| {
             if delivered {
-                ledger.confirm(ids);
+                ledger.confirm(&ids);
             } else {
-                ledger.release(ids, now_us, jitter);
+                ledger.release(claims, now_us, jitter);
             }
         })
         .await

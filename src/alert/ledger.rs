@@ -21,10 +21,10 @@ use crate::notify::notification::Notification;
 use crate::record::KeyKind;
 use crate::retry::RetryPolicy;
 
-/// How long a claimed notification belongs to the environment that claimed it: longer than
-/// the delivery slice of an invocation ([`crate::alert::handler::DELIVERY_SLICE`]) plus the
-/// confirming write.
-pub const DELIVERY_LEASE_US: i64 = 60 * 1_000_000;
+/// How long a claimed notification belongs to the environment that claimed it: longer than a
+/// whole alerter invocation (the template's timeout is 60 s), so a claim never expires while
+/// its environment may still post it.
+pub const DELIVERY_LEASE_US: i64 = 120 * 1_000_000;
 
 /// Backoff between attempts of a pending notification (wall clock): 30 s doubling to 15 min.
 pub const PENDING_RETRY: RetryPolicy = RetryPolicy {
@@ -136,10 +136,16 @@ impl Ledger {
     }
 
     /// Gives claimed notifications back after a failed attempt at `now_us`: the next attempt
-    /// waits [`PENDING_RETRY`]'s backoff. Returns whether any was still there.
-    pub fn release(&mut self, ids: &[u64], now_us: i64, jitter: f64) -> bool {
+    /// waits [`PENDING_RETRY`]'s backoff. `claims` are `(id, claimed_until_us)` as claimed: a
+    /// notification claimed again by someone else since (its lease ended) is left to them.
+    /// Returns whether any was released.
+    pub fn release(&mut self, claims: &[(u64, i64)], now_us: i64, jitter: f64) -> bool {
         let mut changed = false;
-        for o in self.outbox.iter_mut().filter(|o| ids.contains(&o.id)) {
+        for o in self
+            .outbox
+            .iter_mut()
+            .filter(|o| claims.contains(&(o.id, o.claimed_until_us)))
+        {
             o.attempts = o.attempts.saturating_add(1);
             let wait = PENDING_RETRY.backoff(o.attempts, jitter);
             let wait_us = i64::try_from(wait.as_micros()).unwrap_or(i64::MAX);
@@ -210,7 +216,13 @@ mod tests {
             2,
             "lease expired"
         );
-        assert!(l.release(&[0, 1], 100, 0.0));
+        let claimed: Vec<(u64, i64)> = l
+            .outbox
+            .iter()
+            .map(|o| (o.id, o.claimed_until_us))
+            .collect();
+        assert!(!l.release(&[(0, 1), (1, 1)], 100, 0.0), "not our claims");
+        assert!(l.release(&claimed, 100, 0.0));
         assert!(l.claim_due(100).is_empty(), "backing off");
         assert_eq!(l.outbox[0].attempts, 1);
         assert_eq!(l.outbox[0].next_attempt_us, 100 + 15_000_000);
