@@ -486,6 +486,17 @@ impl<S: StateStore> Engine<S> {
 
     /// Evaluates the `touched` keys and the active keys of one load balancer.
     pub async fn evaluate(&self, load_balancer: &str, touched: &BTreeSet<Arc<str>>) -> Evaluation {
+        self.evaluate_keys(load_balancer, touched, false).await
+    }
+
+    /// [`Engine::evaluate`], and with `pending` also the keys with counts not yet folded
+    /// (a batch whose evaluation was lost leaves them; the scheduled check picks them up).
+    async fn evaluate_keys(
+        &self,
+        load_balancer: &str,
+        touched: &BTreeSet<Arc<str>>,
+        pending: bool,
+    ) -> Evaluation {
         let mut out = Evaluation::default();
         let lb: Arc<str> = Arc::from(load_balancer);
         let fail_all = |e: StoreError, out: &mut Evaluation| {
@@ -508,6 +519,15 @@ impl<S: StateStore> Engine<S> {
             Ok(active) => keys.extend(active),
             Err(e) => fail_all(e, &mut out),
         }
+        let mut unfolded = BTreeSet::new();
+        if pending {
+            match self.store.pending_keys(load_balancer).await {
+                Ok(p) => unfolded.extend(p),
+                Err(e) => fail_all(e, &mut out),
+            }
+            keys.extend(unfolded.iter().cloned());
+        }
+        let unfolded = &unfolded;
         let results: Vec<(KeyId, Result<Vec<Outgoing>, StoreError>)> =
             futures_util::stream::iter(keys)
                 .map(|key| {
@@ -516,7 +536,13 @@ impl<S: StateStore> Engine<S> {
                         key,
                     };
                     async move {
-                        let result = self.evaluate_key(&id, progress).await;
+                        let result = match self.evaluate_key(&id, progress).await {
+                            Ok((claimed, settled)) if settled && unfolded.contains(&id.key) => {
+                                self.store.clear_pending(&id).await.map(|()| claimed)
+                            }
+                            Ok((claimed, _)) => Ok(claimed),
+                            Err(e) => Err(e),
+                        };
                         (id, result)
                     }
                 })
@@ -536,13 +562,14 @@ impl<S: StateStore> Engine<S> {
         out
     }
 
-    /// Evaluates every load balancer in the store (all their active keys).
+    /// Evaluates every load balancer in the store: all their active keys and the keys with
+    /// counts not yet folded.
     pub async fn evaluate_all(&self) -> Evaluation {
         let mut out = Evaluation::default();
         match self.store.load_balancers().await {
             Ok(lbs) => {
                 for (lb, _) in lbs {
-                    out.absorb(self.evaluate(&lb, &BTreeSet::new()).await);
+                    out.absorb(self.evaluate_keys(&lb, &BTreeSet::new(), true).await);
                 }
             }
             Err(e) => out.failed.push((
@@ -557,11 +584,13 @@ impl<S: StateStore> Engine<S> {
     }
 
     /// Folds, decides, queues and claims for one key, in one conditional ledger write.
+    /// Returns the claimed notifications and whether the key is settled: every window folded
+    /// and nothing active in its ledger.
     async fn evaluate_key(
         &self,
         id: &KeyId,
         progress: Progress,
-    ) -> Result<Vec<Outgoing>, StoreError> {
+    ) -> Result<(Vec<Outgoing>, bool), StoreError> {
         let t = &self.timing;
         for _ in 0..SAVE_ATTEMPTS {
             let now_us = self.clock.now_us();
@@ -611,12 +640,12 @@ impl<S: StateStore> Engine<S> {
                     .save_ledger(id, &ledger, version, before.is_active())
                     .await?
             {
-                return Ok(claimed);
+                return Ok((claimed, !view.has_open && !ledger.is_active()));
             }
             tracing::debug!(load_balancer = %id.load_balancer, key = %id.key, "ledger written by another environment; deciding again");
         }
         tracing::info!(load_balancer = %id.load_balancer, key = %id.key, "left to the environment that keeps writing this ledger");
-        Ok(Vec::new())
+        Ok((Vec::new(), false))
     }
 
     /// Reads a key's ledger (a new one of `kind` if none), applies `change` at the wall clock's

@@ -5,9 +5,11 @@
 //! # Failure policy
 //!
 //! - **Counting never waits for Slack.** A batch's counts are committed to the store first.
-//!   Only a store failure (after the SDK's retries) reports records in `batchItemFailures`
-//!   (the lowest sequence number of that load balancer's records in the batch, so Lambda
-//!   retries from there; the retried records that did land are duplicates and add nothing).
+//!   Only a store failure (after the SDK's retries) while counting, or while evaluating a key
+//!   of this batch, reports records in `batchItemFailures` (the lowest sequence number of that
+//!   load balancer's records in the batch, so Lambda retries from there; the retried records
+//!   that did land are duplicates and add nothing). A corrupt item, or a failure on a key the
+//!   batch did not touch, is logged and left to the scheduled check.
 //! - **Poison records** (unparseable, unknown version) are counted, logged with their sequence
 //!   number and skipped; they never block the shard.
 //! - **Delivery** gets at most [`DELIVERY_SLICE`] of the invocation. Delivered notifications
@@ -207,7 +209,19 @@ impl<S: StateStore> Alerter<S> {
         evaluation.claims.extend(s.claims);
         evaluation.failed.extend(s.failed);
         for (key, e) in &evaluation.failed {
-            retry_lb(&key.load_balancer, e, &mut summary);
+            // Only a key of this batch is worth the batch's retry (its records make it
+            // evaluated again); a corrupt item cannot be fixed by retrying, and the scheduled
+            // check evaluates the active keys again anyway.
+            let touched = committed
+                .touched
+                .get(&key.load_balancer)
+                .is_some_and(|keys| keys.contains(&key.key));
+            if touched && matches!(e, StoreError::Backend { .. }) {
+                retry_lb(&key.load_balancer, e, &mut summary);
+            } else {
+                summary.store_failures += 1;
+                error!(load_balancer = %key.load_balancer, key = %key.key, error = %e, "could not evaluate a key; the scheduled check tries again");
+            }
         }
 
         // 3. Deliver within the slice.

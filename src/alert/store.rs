@@ -189,6 +189,16 @@ pub trait StateStore: Send + Sync {
         &self,
         load_balancer: &str,
     ) -> impl Future<Output = Result<Vec<Arc<str>>, StoreError>> + Send;
+
+    /// Keys of the load balancer with counts added since they were last found settled (every
+    /// window folded, ledger idle): what the scheduled check evaluates besides the active keys.
+    fn pending_keys(
+        &self,
+        load_balancer: &str,
+    ) -> impl Future<Output = Result<Vec<Arc<str>>, StoreError>> + Send;
+
+    /// Notes that `key` is settled (see [`StateStore::pending_keys`]).
+    fn clear_pending(&self, key: &KeyId) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The store the alerter and `albwatch consume` run on: DynamoDB when
@@ -313,5 +323,13 @@ impl StateStore for AnyStore {
 
     async fn active_keys(&self, load_balancer: &str) -> Result<Vec<Arc<str>>, StoreError> {
         delegate!(self, s => s.active_keys(load_balancer))
+    }
+
+    async fn pending_keys(&self, load_balancer: &str) -> Result<Vec<Arc<str>>, StoreError> {
+        delegate!(self, s => s.pending_keys(load_balancer))
+    }
+
+    async fn clear_pending(&self, key: &KeyId) -> Result<(), StoreError> {
+        delegate!(self, s => s.clear_pending(key))
     }
 }

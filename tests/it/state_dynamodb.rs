@@ -372,3 +372,38 @@ async fn the_table_refuses_windows_behind_the_stored_watermark() {
         .collect();
     assert_eq!(stored, [open], "only the open window landed");
 }
+
+/// An environment that counted a batch and died before evaluating it: the key is not active
+/// yet, but it is pending, and the scheduled check (any environment) announces it.
+#[tokio::test]
+async fn a_batch_whose_evaluation_was_lost_is_announced_by_the_scheduled_check() {
+    let Some(table) =
+        table("a_batch_whose_evaluation_was_lost_is_announced_by_the_scheduled_check").await
+    else {
+        return;
+    };
+    let server = MockServer::start().await;
+    mount(&server, respond(200, "ok"), None, 1).await;
+    let clock = clock();
+    let died = environment(&table, &clock, no_silence()).await;
+    let batch = died.engine().batch();
+    for data in incident_file_records(2).await {
+        batch.ingest_bytes(&data).expect("valid record");
+    }
+    let committed = died.engine().commit(batch).await;
+    assert!(committed.failed.is_empty());
+    assert!(committed.counters.entries_5xx > 0);
+    drop(died);
+
+    let other = environment(&table, &clock, no_silence()).await;
+    let summary = other.tick(&webhook(&server), Deadline::none()).await;
+    assert_eq!(summary.store_failures, 0);
+    let got = announced(&bodies(&server).await);
+    assert!(
+        got.contains(&("10.0.1.11:8080".to_owned(), "FIRING".to_owned())),
+        "{got:?}"
+    );
+    // Announced once: the next check has nothing to say.
+    let again = other.tick(&webhook(&server), Deadline::none()).await;
+    assert_eq!(again.delivered, 0);
+}

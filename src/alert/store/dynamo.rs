@@ -10,6 +10,7 @@
 //! | record id | `R#<lb>#<id hex>` | `R` | `ttl` |
 //! | progress | `LBS` | `<lb>` | `seen`, `fin`, `arr`, `ttl` |
 //! | active key | `A#<lb>` | `<key>` | — |
+//! | pending key | `P#<lb>` | `<key>` | `ttl` (counts not yet folded: the scheduled check evaluates it) |
 //!
 //! # Requests
 //!
@@ -474,6 +475,22 @@ impl DynamoStore {
                     .build()
                     .map_err(|e| build_error("build watermark check", e))?;
                 items.push(TransactWriteItem::builder().condition_check(check).build());
+                // Mark the key pending (unfolded counts), last: it has no condition.
+                let mut marker = item_key(format!("P#{}", key.load_balancer), key.key.to_string());
+                marker.insert(
+                    "ttl".to_owned(),
+                    n(
+                        self.ttl_s(
+                            now_us + self.window_us + self.lateness_us + WINDOW_RETENTION_US,
+                        ),
+                    ),
+                );
+                let put = Put::builder()
+                    .table_name(&*self.table)
+                    .set_item(Some(marker))
+                    .build()
+                    .map_err(|e| build_error("build pending put", e))?;
+                items.push(TransactWriteItem::builder().put(put).build());
             }
             self.count_transaction(items.len());
             let result = self
@@ -644,8 +661,8 @@ impl StateStore for DynamoStore {
     ) -> Result<AddReport, StoreError> {
         let mut report = AddReport::default();
         // Pack records (each with all its windows) into transactions of at most
-        // MAX_TRANSACT_ITEMS items: one per record id, one per distinct window, and the
-        // watermark check.
+        // MAX_TRANSACT_ITEMS items: one per record id, one per distinct window, the watermark
+        // check and the pending marker.
         let mut group: Vec<RecordCounts> = Vec::new();
         let mut starts = std::collections::BTreeSet::new();
         for r in records {
@@ -655,7 +672,7 @@ impl StateStore for DynamoStore {
                 .filter(|w| !starts.contains(&w.start_us))
                 .count();
             if !group.is_empty()
-                && group.len() + 1 + starts.len() + new_starts + 1 > MAX_TRANSACT_ITEMS
+                && group.len() + 1 + starts.len() + new_starts + 2 > MAX_TRANSACT_ITEMS
             {
                 self.add_group(key, std::mem::take(&mut group), &mut report)
                     .await?;
@@ -894,5 +911,30 @@ impl StateStore for DynamoStore {
             .iter()
             .filter_map(|item| Some(Arc::from(item.get("sk")?.as_s().ok()?.as_str())))
             .collect())
+    }
+
+    async fn pending_keys(&self, load_balancer: &str) -> Result<Vec<Arc<str>>, StoreError> {
+        let items = self
+            .query_all("list pending keys", format!("P#{load_balancer}"), None)
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| Some(Arc::from(item.get("sk")?.as_s().ok()?.as_str())))
+            .collect())
+    }
+
+    async fn clear_pending(&self, key: &KeyId) -> Result<(), StoreError> {
+        self.count_update();
+        self.client
+            .delete_item()
+            .table_name(&*self.table)
+            .set_key(Some(item_key(
+                format!("P#{}", key.load_balancer),
+                key.key.to_string(),
+            )))
+            .send()
+            .await
+            .map_err(|e| backend("clear pending key", e))?;
+        Ok(())
     }
 }

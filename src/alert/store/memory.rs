@@ -230,4 +230,13 @@ impl StateStore for MemoryStore {
         keys.dedup();
         Ok(keys)
     }
+
+    /// Every key with windows is already among [`MemoryStore`]'s active keys.
+    async fn pending_keys(&self, _load_balancer: &str) -> Result<Vec<Arc<str>>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn clear_pending(&self, _key: &KeyId) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
