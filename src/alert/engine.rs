@@ -796,6 +796,9 @@ fn notification(
         incident_start: incident_start_us.map(micros_to_datetime),
         rule: Some(rule),
         target_5xx: agg.map(|a| a.target_5xx),
+        paths: agg.map_or_else(BTreeMap::new, |a| {
+            a.paths.iter().map(|(p, n)| (p.to_string(), *n)).collect()
+        }),
         runbook_url: None,
     };
     match decision {

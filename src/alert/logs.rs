@@ -556,6 +556,7 @@ impl LogAlerts {
             incident_start: None,
             rule: None,
             target_5xx: None,
+            paths: BTreeMap::new(),
             runbook_url: None,
         }
     }

@@ -169,6 +169,7 @@ fn notification(id: &KeyId, status: Status, from_us: i64, to_us: i64) -> Notific
         incident_start: Some(micros_to_datetime(from_us)),
         rule: None,
         target_5xx: None,
+        paths: std::collections::BTreeMap::new(),
         runbook_url: None,
     }
 }

@@ -85,6 +85,10 @@ pub struct WindowAgg {
     pub status_codes: Vec<(u16, u64)>,
     /// 5xx entries per `error_reason`, sorted, at most [`MAX_ERROR_REASONS`] + 1 values.
     pub error_reasons: Vec<(Box<str>, u64)>,
+    /// 5xx entries per request path (normalised by [`normalise_path`]), sorted, at most
+    /// [`MAX_ERROR_REASONS`] + 1 values.
+    #[serde(default)]
+    pub paths: Vec<(Box<str>, u64)>,
     /// Time of the earliest 5xx entry (µs).
     pub first_seen_us: Option<i64>,
     /// Time of the latest 5xx entry (µs).
@@ -107,6 +111,7 @@ impl WindowAgg {
             requests_known: false,
             status_codes: Vec::new(),
             error_reasons: Vec::new(),
+            paths: Vec::new(),
             first_seen_us: None,
             last_seen_us: None,
             samples: Vec::new(),
@@ -155,6 +160,9 @@ impl WindowAgg {
         self.requests_known |= other.requests_known;
         for &(code, n) in &other.status_codes {
             add_code(&mut self.status_codes, code, n);
+        }
+        for (path, n) in &other.paths {
+            add_reason(&mut self.paths, path, *n);
         }
         for (reason, n) in &other.error_reasons {
             add_reason(&mut self.error_reasons, reason, *n);
@@ -218,6 +226,9 @@ impl WindowAgg {
         if let Some(reason) = e.error_reason.as_deref() {
             add_reason(&mut self.error_reasons, reason, 1);
         }
+        if let Some(url) = e.request_url.as_deref() {
+            add_reason(&mut self.paths, &normalise_path(url), 1);
+        }
         self.first_seen_us = min_opt(self.first_seen_us, Some(time_us));
         self.last_seen_us = self.last_seen_us.max(Some(time_us));
         if let Some(tg) = e.target_group_arn.as_deref() {
@@ -274,6 +285,44 @@ pub(crate) fn add_reason(reasons: &mut Vec<(Box<str>, u64)>, reason: &str, n: u6
         }
     };
     reasons[i].1 += n;
+}
+
+/// Longest normalised path kept, in characters.
+pub const MAX_PATH_CHARS: usize = 120;
+
+/// A request URL's path with what varies per request folded away, so one failing endpoint is
+/// one line: scheme, host and port dropped, query and fragment dropped, and every segment that
+/// looks like an id (digits, a UUID, 16+ hex digits) replaced by `{id}`.
+#[must_use]
+pub fn normalise_path(url: &str) -> String {
+    let without_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = match without_scheme.find('/') {
+        Some(i) if url.contains("://") => &without_scheme[i..],
+        Some(_) => without_scheme,
+        None if url.contains("://") => "/",
+        None => without_scheme,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let is_id = |seg: &str| {
+        let hex = seg.chars().filter(char::is_ascii_hexdigit).count();
+        !seg.is_empty()
+            && (seg.chars().all(|c| c.is_ascii_digit())
+                || (seg.len() == 36
+                    && seg.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+                    && hex == 32)
+                || (seg.len() >= 16 && hex == seg.len()))
+    };
+    let folded: Vec<&str> = path
+        .split('/')
+        .map(|seg| if is_id(seg) { "{id}" } else { seg })
+        .collect();
+    let joined = folded.join("/");
+    let joined = if joined.is_empty() {
+        "/".to_owned()
+    } else {
+        joined
+    };
+    crate::text::clip_chars(&joined, MAX_PATH_CHARS).to_owned()
 }
 
 /// Cuts `s` to at most [`MAX_SAMPLE_FIELD_BYTES`] on a character boundary.
@@ -629,6 +678,36 @@ pub(crate) mod tests {
         assert_eq!((invalid, future), (1, 1));
         assert_eq!(c.windows.len(), 2);
         assert_eq!(c.windows.iter().map(|w| w.entries).sum::<u64>(), 1);
+    }
+
+    #[test]
+    fn paths_are_normalised_so_one_endpoint_is_one_line() {
+        for (url, path) in [
+            (
+                "https://shop.example.com:443/api/v1/products/97366",
+                "/api/v1/products/{id}",
+            ),
+            (
+                "https://shop.example.com:443/c/electronics?page=4&utm=x",
+                "/c/electronics",
+            ),
+            (
+                "https://x/orders/3f2b8a1c-9d4e-4f6a-8b7c-1d2e3f4a5b6c/items",
+                "/orders/{id}/items",
+            ),
+            ("https://x/blob/0123456789abcdef0123", "/blob/{id}"),
+            ("https://x", "/"),
+            ("/relative/7?x", "/relative/{id}"),
+            ("https://x/cart#frag", "/cart"),
+        ] {
+            assert_eq!(normalise_path(url), path, "{url}");
+        }
+        assert!(
+            normalise_path(&format!("https://x/{}", "a".repeat(500)))
+                .chars()
+                .count()
+                <= MAX_PATH_CHARS
+        );
     }
 
     #[test]

@@ -146,6 +146,9 @@ pub struct Notification {
     /// others the load balancer generated (no healthy target, connection refused, timeout).
     #[serde(default)]
     pub target_5xx: Option<u64>,
+    /// 5xx count per request path, ids and queries folded (`"/api/v1/products/{id}"` → n).
+    #[serde(default)]
+    pub paths: BTreeMap<String, u64>,
     /// The team's runbook for it (`ALBWATCH_RUNBOOK_URL`, filled in).
     #[serde(default)]
     pub runbook_url: Option<String>,
@@ -287,6 +290,10 @@ pub(crate) mod tests {
                 window_seconds: 60,
             }),
             target_5xx: Some(12),
+            paths: BTreeMap::from([
+                ("/cart".to_owned(), 30),
+                ("/api/v1/items/{id}".to_owned(), 12),
+            ]),
             runbook_url: None,
         }
     }
@@ -312,6 +319,7 @@ pub(crate) mod tests {
                 "incident_start",
                 "last_seen",
                 "load_balancer",
+                "paths",
                 "requests",
                 "rule",
                 "runbook_url",

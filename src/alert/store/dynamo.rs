@@ -5,7 +5,7 @@
 //!
 //! | item | `pk` | `sk` | attributes |
 //! |---|---|---|---|
-//! | window | `K#<lb>#<key>` | `W#<start µs, 20 digits>` | `e5` `x5` `t5` `rq` `rk` (`ADD`), `c<code>` and `r:<reason>` (`ADD`), `ts` (number set: first/last 5xx times), `kk` `tg` `smp` (first writer), `fz` (frozen), `ttl` |
+//! | window | `K#<lb>#<key>` | `W#<start µs, 20 digits>` | `e5` `x5` `t5` `rq` `rk` (`ADD`), `c<code>`, `r:<reason>` and `p:<path>` (`ADD`), `ts` (number set: first/last 5xx times), `kk` `tg` `smp` (first writer), `fz` (frozen), `ttl` |
 //! | ledger | `K#<lb>#<key>` | `L` | `st` (the [`Ledger`] as JSON), `v` (version), `ttl` (only when idle) |
 //! | record id | `R#<lb>#<id hex>` | `R` | `ttl` |
 //! | progress | `LBS` | `<lb>` | `seen`, `fin`, `arr`, `ttl` |
@@ -225,6 +225,11 @@ fn window_update(
         values.push((format!(":c{i}"), n(count)));
         add.push(format!("#c{i} :c{i}"));
     }
+    for (i, (path, count)) in agg.paths.iter().enumerate() {
+        names.push((format!("#p{i}"), format!("p:{path}")));
+        values.push((format!(":p{i}"), n(count)));
+        add.push(format!("#p{i} :p{i}"));
+    }
     for (i, (reason, count)) in agg.error_reasons.iter().enumerate() {
         names.push((format!("#r{i}"), format!("r:{reason}")));
         values.push((format!(":r{i}"), n(count)));
@@ -322,6 +327,8 @@ fn window_of(item: &HashMap<String, AttributeValue>) -> Option<StoredWindow> {
         };
         if let Some(reason) = name.strip_prefix("r:") {
             add_reason(&mut agg.error_reasons, reason, count);
+        } else if let Some(path) = name.strip_prefix("p:") {
+            add_reason(&mut agg.paths, path, count);
         } else if let Some(code) = name.strip_prefix('c').and_then(|c| c.parse::<u16>().ok()) {
             add_code(&mut agg.status_codes, code, count);
         }
