@@ -484,9 +484,16 @@ impl<S: StateStore> Engine<S> {
         *e = (*e).max(end);
     }
 
-    /// Evaluates the `touched` keys and the active keys of one load balancer.
-    pub async fn evaluate(&self, load_balancer: &str, touched: &BTreeSet<Arc<str>>) -> Evaluation {
-        self.evaluate_keys(load_balancer, touched, false).await
+    /// Evaluates the `touched` keys and the active keys of one load balancer, whose stored
+    /// `progress` the caller has just read.
+    pub async fn evaluate(
+        &self,
+        load_balancer: &str,
+        progress: Progress,
+        touched: &BTreeSet<Arc<str>>,
+    ) -> Evaluation {
+        self.evaluate_keys(load_balancer, progress, touched, false)
+            .await
     }
 
     /// [`Engine::evaluate`], and with `pending` also the keys with counts not yet folded
@@ -494,6 +501,7 @@ impl<S: StateStore> Engine<S> {
     async fn evaluate_keys(
         &self,
         load_balancer: &str,
+        progress: Progress,
         touched: &BTreeSet<Arc<str>>,
         pending: bool,
     ) -> Evaluation {
@@ -505,14 +513,6 @@ impl<S: StateStore> Engine<S> {
                 key: Arc::from(""),
             };
             out.failed.push((key, e));
-        };
-        let progress = match self.store.progress(load_balancer).await {
-            Ok(Some(p)) => p,
-            Ok(None) => Progress::default(),
-            Err(e) => {
-                fail_all(e, &mut out);
-                return out;
-            }
         };
         let mut keys = touched.clone();
         match self.store.active_keys(load_balancer).await {
@@ -568,8 +568,11 @@ impl<S: StateStore> Engine<S> {
         let mut out = Evaluation::default();
         match self.store.load_balancers().await {
             Ok(lbs) => {
-                for (lb, _) in lbs {
-                    out.absorb(self.evaluate_keys(&lb, &BTreeSet::new(), true).await);
+                for (lb, progress) in lbs {
+                    out.absorb(
+                        self.evaluate_keys(&lb, progress, &BTreeSet::new(), true)
+                            .await,
+                    );
                 }
             }
             Err(e) => out.failed.push((

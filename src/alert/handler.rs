@@ -198,14 +198,29 @@ impl<S: StateStore> Alerter<S> {
         }
 
         // 2. Evaluate what the batch touched (and the active keys of its load balancers).
+        // Each load balancer's progress is read once, after the batch moved it, for both the
+        // evaluation and the silence check.
         let mut evaluation = Evaluation::default();
+        let mut progressed = Vec::with_capacity(committed.touched.len());
         for (lb, keys) in &committed.touched {
-            let e = self.engine.evaluate(lb, keys).await;
+            let progress = match self.engine.store().progress(lb).await {
+                Ok(p) => p,
+                Err(e) => {
+                    retry_lb(lb, &e, &mut summary);
+                    continue;
+                }
+            };
+            if let Some(p) = progress {
+                progressed.push((Arc::clone(lb), p));
+            }
+            let e = self
+                .engine
+                .evaluate(lb, progress.unwrap_or_default(), keys)
+                .await;
             evaluation.claims.extend(e.claims);
             evaluation.failed.extend(e.failed);
         }
-        let lbs: Vec<Arc<str>> = committed.touched.keys().cloned().collect();
-        let s = silence::check(&self.engine, self.silence, Some(&lbs)).await;
+        let s = silence::check(&self.engine, self.silence, Some(&progressed)).await;
         evaluation.claims.extend(s.claims);
         evaluation.failed.extend(s.failed);
         for (key, e) in &evaluation.failed {

@@ -69,28 +69,17 @@ impl Default for SilenceConfig {
     }
 }
 
-/// Checks the load balancers named in `only` (every load balancer in the store when `None`):
-/// queues and claims a "stopped" or "flowing again" notification where the state changed, and
-/// claims due retries of earlier ones.
+/// Checks the load balancers in `only`, with the progress the caller just read (every load
+/// balancer in the store when `None`): queues and claims a "stopped" or "flowing again"
+/// notification where the state changed, and claims due retries of earlier ones.
 pub async fn check<S: StateStore>(
     engine: &Engine<S>,
     config: SilenceConfig,
-    only: Option<&[Arc<str>]>,
+    only: Option<&[(Arc<str>, Progress)]>,
 ) -> Evaluation {
     let mut out = Evaluation::default();
     let lbs = match only {
-        // A batch's own load balancers: one read each, not a listing of every one.
-        Some(only) => {
-            let mut lbs = Vec::with_capacity(only.len());
-            for lb in only {
-                match engine.store().progress(lb).await {
-                    Ok(Some(p)) => lbs.push((Arc::clone(lb), p)),
-                    Ok(None) => {}
-                    Err(e) => out.failed.push((key(Arc::clone(lb)), e)),
-                }
-            }
-            lbs
-        }
+        Some(only) => only.to_vec(),
         None => match engine.store().load_balancers().await {
             Ok(lbs) => lbs,
             Err(e) => {

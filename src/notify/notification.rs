@@ -30,7 +30,7 @@ pub enum Source {
     Alb,
     /// CloudWatch Logs; `load_balancer` holds the log group and `target` the log stream.
     CloudwatchLogs,
-    /// The access-log delivery of `load_balancer` (see [`crate::alert::silence`]): firing when
+    /// The access-log delivery of `load_balancer` (the alerter's log-silence check): firing when
     /// no records arrived from `window_start` (the last arrival) to `window_end`; resolved when
     /// they arrive again (`window_end`). `target` repeats the load balancer.
     LogDelivery,

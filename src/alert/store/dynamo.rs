@@ -581,6 +581,15 @@ impl DynamoStore {
         }
     }
 
+    /// The sort keys of a set partition (`A#<lb>`, `P#<lb>`): the keys it holds.
+    async fn list_keys(&self, op: &'static str, pk: String) -> Result<Vec<Arc<str>>, StoreError> {
+        let items = self.query_all(op, pk, None).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| Some(Arc::from(item.get("sk")?.as_s().ok()?.as_str())))
+            .collect())
+    }
+
     /// A conditional update of a load balancer's progress item; a failed condition is not an
     /// error (the stored value was already further along).
     async fn update_progress(
@@ -911,23 +920,13 @@ impl StateStore for DynamoStore {
     }
 
     async fn active_keys(&self, load_balancer: &str) -> Result<Vec<Arc<str>>, StoreError> {
-        let items = self
-            .query_all("list active keys", format!("A#{load_balancer}"), None)
-            .await?;
-        Ok(items
-            .iter()
-            .filter_map(|item| Some(Arc::from(item.get("sk")?.as_s().ok()?.as_str())))
-            .collect())
+        self.list_keys("list active keys", format!("A#{load_balancer}"))
+            .await
     }
 
     async fn pending_keys(&self, load_balancer: &str) -> Result<Vec<Arc<str>>, StoreError> {
-        let items = self
-            .query_all("list pending keys", format!("P#{load_balancer}"), None)
-            .await?;
-        Ok(items
-            .iter()
-            .filter_map(|item| Some(Arc::from(item.get("sk")?.as_s().ok()?.as_str())))
-            .collect())
+        self.list_keys("list pending keys", format!("P#{load_balancer}"))
+            .await
     }
 
     async fn clear_pending(&self, key: &KeyId) -> Result<(), StoreError> {

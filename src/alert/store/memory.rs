@@ -91,11 +91,10 @@ impl StateStore for MemoryStore {
         let inner = &mut *inner;
         let mut report = AddReport::default();
         for record in records {
-            if inner.ids.contains(record.id) {
+            if !inner.ids.insert(record.id) {
                 report.duplicates.push(record.id);
                 continue;
             }
-            inner.ids.insert(record.id);
             let windows = inner.windows.entry(key.clone()).or_default();
             for w in &record.windows {
                 match windows.get_mut(&w.start_us) {
