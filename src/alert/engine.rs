@@ -57,11 +57,12 @@ use futures_util::StreamExt as _;
 use crate::alb::time::micros_to_datetime;
 use crate::alert::config::{AlertConfig, AlertConfigError};
 use crate::alert::ledger::{Ledger, Outgoing};
-use crate::alert::state::{Dated, Decision, Delivered, KeyTrack, OpenView, Timing};
+use crate::alert::state::{Dated, Decision, KeyTrack, OpenView, Timing};
 use crate::alert::store::{Progress, RecordCounts, StateStore, StoreError};
 use crate::alert::window::{KeyId, Pending, WindowAgg};
 use crate::clock::Clock;
 use crate::notify::notification::{Notification, RuleSummary, Source, Status, TargetKind};
+use crate::notify::notifier::{IncidentOutcome, PostedMessage, Route};
 use crate::record::{KeyKind, Record, RecordError, RecordHeader, RecordParser};
 
 /// A parser whose buffers grew larger than this is released after use.
@@ -206,17 +207,40 @@ struct KeyCommit {
     error: Option<StoreError>,
 }
 
-/// Notifications of one key this environment claimed and must now deliver, then
-/// [`Engine::settle`].
+/// Notifications of one key for one route this environment claimed and must now deliver,
+/// then [`Engine::settle`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claim {
     /// The key.
     pub key: KeyId,
+    /// Where they go.
+    pub route: Route,
     /// Its claimed notifications, in order.
     pub outgoing: Vec<Outgoing>,
+    /// The key's incident message (bot destinations), as the ledger held it when claimed.
+    pub message: Option<PostedMessage>,
 }
 
 impl Claim {
+    /// One claim per route of `outgoing` (claimed from `id`'s ledger, whose incident message
+    /// is `message`), routes in order of first appearance.
+    #[must_use]
+    pub fn per_route(id: &KeyId, outgoing: Vec<Outgoing>, message: Option<PostedMessage>) -> Vec<Claim> {
+        let mut claims: Vec<Claim> = Vec::new();
+        for o in outgoing {
+            match claims.iter_mut().find(|c| c.route == o.route) {
+                Some(c) => c.outgoing.push(o),
+                None => claims.push(Claim {
+                    key: id.clone(),
+                    route: o.route,
+                    outgoing: vec![o],
+                    message: message.clone(),
+                }),
+            }
+        }
+        claims
+    }
+
     /// Claims grouped by load balancer, keeping the order of first appearance.
     #[must_use]
     pub fn by_load_balancer(claims: Vec<Claim>) -> Vec<(String, Vec<Claim>)> {
@@ -258,6 +282,7 @@ impl Evaluation {
 pub struct Engine<S> {
     config: AlertConfig,
     timing: Timing,
+    routes: Vec<Route>,
     store: S,
     clock: Arc<dyn Clock>,
     counters: Mutex<Counters>,
@@ -275,6 +300,7 @@ impl<S: StateStore> Engine<S> {
         config.validate()?;
         Ok(Self {
             timing: Timing::of(&config),
+            routes: vec![Route::Slack],
             config,
             store,
             clock,
@@ -287,6 +313,30 @@ impl<S: StateStore> Engine<S> {
     #[must_use]
     pub fn config(&self) -> &AlertConfig {
         &self.config
+    }
+
+    /// Queues each notification once per route in `routes` (default: Slack only). An empty
+    /// list keeps the default.
+    #[must_use]
+    pub fn with_routes(mut self, routes: &[Route]) -> Self {
+        if !routes.is_empty() {
+            self.routes = routes.to_vec();
+        }
+        self
+    }
+
+    /// Also decides live updates of a firing incident's message, at most one per key per
+    /// `every` of event time: for a destination that keeps one message per incident.
+    #[must_use]
+    pub fn with_live_updates(mut self, every: std::time::Duration) -> Self {
+        self.timing.update_us = Some(i64::try_from(every.as_micros()).unwrap_or(i64::MAX));
+        self
+    }
+
+    /// The routes every notification is queued for.
+    #[must_use]
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
     }
 
     /// The rule, as notifications state it.
@@ -528,7 +578,7 @@ impl<S: StateStore> Engine<S> {
             keys.extend(unfolded.iter().cloned());
         }
         let unfolded = &unfolded;
-        let results: Vec<(KeyId, Result<Vec<Outgoing>, StoreError>)> =
+        let results: Vec<(KeyId, Result<Vec<Claim>, StoreError>)> =
             futures_util::stream::iter(keys)
                 .map(|key| {
                     let id = KeyId {
@@ -551,8 +601,7 @@ impl<S: StateStore> Engine<S> {
                 .await;
         for (id, result) in results {
             match result {
-                Ok(outgoing) if outgoing.is_empty() => {}
-                Ok(outgoing) => out.claims.push(Claim { key: id, outgoing }),
+                Ok(claims) => out.claims.extend(claims),
                 Err(e) => out.failed.push((id, e)),
             }
         }
@@ -587,13 +636,13 @@ impl<S: StateStore> Engine<S> {
     }
 
     /// Folds, decides, queues and claims for one key, in one conditional ledger write.
-    /// Returns the claimed notifications and whether the key is settled: every window folded
-    /// and nothing active in its ledger.
+    /// Returns the claims and whether the key is settled: every window folded and nothing
+    /// active in its ledger.
     async fn evaluate_key(
         &self,
         id: &KeyId,
         progress: Progress,
-    ) -> Result<(Vec<Outgoing>, bool), StoreError> {
+    ) -> Result<(Vec<Claim>, bool), StoreError> {
         let t = &self.timing;
         for _ in 0..SAVE_ATTEMPTS {
             let now_us = self.clock.now_us();
@@ -631,12 +680,13 @@ impl<S: StateStore> Engine<S> {
                 .close_if_stale(view.has_open, progress.seen_us, t);
             for decision in ledger.track.decide(&view, progress.seen_us, t) {
                 let since = ledger.track.incident_start(&decision, &view);
+                let applied = decision.delivered(since);
                 let mut n = notification(id, &ledger.track, decision, since, self.rule_summary());
                 n.runbook_url = self.config.runbook_url.as_ref().map(|t| t.fill(&n));
-                ledger.track.apply(&delivered(&n), progress.seen_us);
-                ledger.enqueue(n, now_us);
+                ledger.track.apply(&applied, progress.seen_us);
+                ledger.enqueue(n, &self.routes, now_us);
             }
-            let claimed = ledger.claim_due(now_us);
+            let claimed = Claim::per_route(id, ledger.claim_due(now_us), ledger.message.clone());
             if ledger == before
                 || self
                     .store
@@ -686,31 +736,41 @@ impl<S: StateStore> Engine<S> {
     pub async fn settle(&self, claims: &[Claim], delivered: bool) -> Vec<(KeyId, StoreError)> {
         let mut failed = Vec::new();
         for claim in claims {
-            let ids: Vec<(u64, i64)> = claim
-                .outgoing
-                .iter()
-                .map(|o| (o.id, o.claimed_until_us))
-                .collect();
-            if let Err(e) = self.settle_key(&claim.key, &ids, delivered).await {
+            let n = if delivered { claim.outgoing.len() } else { 0 };
+            if let Err(e) = self.settle_key(claim, n, None).await {
                 failed.push((claim.key.clone(), e));
             }
         }
         failed
     }
 
+    /// Settles a claim delivered to its incident message: confirms the first
+    /// `outcome.delivered` notifications, releases the rest with a backoff, and records the
+    /// incident's message as it now is.
+    pub async fn settle_incident(
+        &self,
+        claim: &Claim,
+        outcome: &IncidentOutcome,
+    ) -> Result<(), StoreError> {
+        self.settle_key(claim, outcome.delivered, Some(outcome.message.clone()))
+            .await
+    }
+
     async fn settle_key(
         &self,
-        id: &KeyId,
-        claims: &[(u64, i64)],
-        delivered: bool,
+        claim: &Claim,
+        delivered: usize,
+        message: Option<Option<PostedMessage>>,
     ) -> Result<(), StoreError> {
         let jitter = fastrand::f64();
-        let ids: Vec<u64> = claims.iter().map(|&(id, _)| id).collect();
-        self.update_ledger(id, KeyKind::Target, |ledger, now_us| {
-            if delivered {
-                ledger.confirm(&ids);
-            } else {
-                ledger.release(claims, now_us, jitter);
+        let (done, rest) = claim.outgoing.split_at(delivered.min(claim.outgoing.len()));
+        let confirmed: Vec<u64> = done.iter().map(|o| o.id).collect();
+        let released: Vec<(u64, i64)> = rest.iter().map(|o| (o.id, o.claimed_until_us)).collect();
+        self.update_ledger(&claim.key, KeyKind::Target, |ledger, now_us| {
+            ledger.confirm(&confirmed);
+            ledger.release(&released, now_us, jitter);
+            if let Some(m) = &message {
+                ledger.message.clone_from(m);
             }
         })
         .await
@@ -733,19 +793,6 @@ impl<S: StateStore> Engine<S> {
                 .await?;
         }
         Ok(())
-    }
-}
-
-/// What a delivered notification changes in the announced state.
-fn delivered(n: &Notification) -> Delivered {
-    match n.status {
-        Status::Firing => Delivered::Firing {
-            count: n.count_5xx,
-            since_us: n.incident_start.map(|t| t.timestamp_micros()),
-        },
-        Status::Resolved => Delivered::Resolved {
-            end_us: n.window_end.timestamp_micros(),
-        },
     }
 }
 
@@ -796,6 +843,7 @@ fn notification(
         last_seen: agg.and_then(|a| a.last_seen_us).map(micros_to_datetime),
         samples: Vec::new(),
         escalation: false,
+        update: false,
         incident_start: incident_start_us.map(micros_to_datetime),
         rule: Some(rule),
         target_5xx: agg.map(|a| a.target_5xx),
@@ -805,6 +853,15 @@ fn notification(
         runbook_url: None,
     };
     match decision {
+        Decision::Update { window } => Notification {
+            update: true,
+            ..base(
+                Status::Firing,
+                window.start_us,
+                window.end_us,
+                Some(&window.agg),
+            )
+        },
         Decision::Firing { window, escalation } => Notification {
             samples: window
                 .agg

@@ -40,9 +40,8 @@ use crate::alert::silence::{self, SilenceConfig};
 use crate::alert::store::{StateStore, StoreError};
 use crate::cwlogs::{AwsLogsEvent, LogPatterns, is_cloudwatch_payload};
 use crate::kinesis::event::cmp_sequence;
-use crate::notify::destination::SLACK_REJECTED_METRIC;
 use crate::notify::notification::{Notification, Status, group_by_load_balancer};
-use crate::notify::notifier::{DeliveryError, Notifier, NotifierSource};
+use crate::notify::notifier::{DeliveryError, Notifier, NotifierSource, Route};
 use crate::retry::Deadline;
 
 /// Time kept free before the Lambda deadline to return the response.
@@ -356,9 +355,11 @@ impl<S: StateStore> Alerter<S> {
         Ok(summary)
     }
 
-    /// Delivers claimed ALB notifications (one message per load balancer; confirmed or released
-    /// in the store) and pending log-group notifications (committed in memory when delivered),
-    /// within [`DELIVERY_SLICE`]. Returns the log groups whose delivery must be retried.
+    /// Delivers claimed notifications route by route, within [`DELIVERY_SLICE`]: ALB ones are
+    /// confirmed or released in the store, one message per load balancer (or per incident,
+    /// for a destination that keeps incident messages); log-group ones (Slack only) are
+    /// committed in memory when delivered. Returns the log groups whose delivery must be
+    /// retried.
     async fn deliver<P: NotifierSource>(
         &self,
         claims: Vec<Claim>,
@@ -367,31 +368,80 @@ impl<S: StateStore> Alerter<S> {
         deadline: Deadline,
         summary: &mut BatchSummary,
     ) -> Vec<String> {
-        if claims.is_empty() && logs.is_empty() {
-            return Vec::new();
-        }
         let slice = deadline.earliest(Deadline::after(DELIVERY_SLICE));
-        let notifier = match notifiers.notifier(slice).await {
-            Ok(n) => n,
-            Err(e) => {
-                let n = claims.iter().map(|c| c.outgoing.len()).sum::<usize>() + logs.len();
-                error!(error = %e, pending = n, "cannot deliver: no notifier; notifications stay pending and are retried");
-                summary.failed += n as u64;
-                self.release(&claims).await;
-                let groups: Vec<String> = group_by_load_balancer(logs)
-                    .into_iter()
-                    .map(|(g, _)| g)
-                    .collect();
-                summary.failed_load_balancers.extend(groups.iter().cloned());
-                return groups;
+        let mut routes: Vec<Route> = Vec::new();
+        if !logs.is_empty() {
+            routes.push(Route::Slack);
+        }
+        for c in &claims {
+            if !routes.contains(&c.route) {
+                routes.push(c.route);
             }
-        };
+        }
+        let mut logs = Some(logs).filter(|l| !l.is_empty());
+        let mut failed_logs = Vec::new();
+        for route in routes {
+            let here: Vec<Claim> = claims.iter().filter(|c| c.route == route).cloned().collect();
+            let log_groups = if route == Route::Slack {
+                logs.take().map(group_by_load_balancer).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let notifier = match notifiers.notifier(route, slice).await {
+                Ok(n) => n,
+                Err(e) => {
+                    let n = here.iter().map(|c| c.outgoing.len()).sum::<usize>()
+                        + log_groups.iter().map(|(_, g)| g.len()).sum::<usize>();
+                    error!(?route, error = %e, pending = n, "cannot deliver: no notifier; notifications stay pending and are retried");
+                    summary.failed += n as u64;
+                    self.release(&here).await;
+                    let groups = log_groups.into_iter().map(|(g, _)| g);
+                    summary.failed_load_balancers.extend(groups.clone());
+                    failed_logs.extend(groups);
+                    continue;
+                }
+            };
+            if notifier.keeps_incident_messages() {
+                self.deliver_incidents(&notifier, route, here, notifiers, summary)
+                    .await;
+            } else {
+                self.deliver_grouped(&notifier, route, here, notifiers, summary)
+                    .await;
+            }
+            for (group_name, group) in log_groups {
+                match send(&notifier, route, &group_name, &group, summary).await {
+                    Sent::Done => self.logs.commit(&group),
+                    Sent::Retry => failed_logs.push(group_name),
+                    // Pending in memory, announced again by the next evaluation; retrying the
+                    // records cannot help.
+                    Sent::Rejected => notifiers.invalidate(),
+                }
+            }
+        }
+        failed_logs
+    }
+
+    /// One message per load balancer (webhook, SNS, log): live updates, which only an
+    /// incident message can show, are confirmed without a post.
+    async fn deliver_grouped<P: NotifierSource>(
+        &self,
+        notifier: &P::Notifier,
+        route: Route,
+        claims: Vec<Claim>,
+        notifiers: &P,
+        summary: &mut BatchSummary,
+    ) {
         for (lb, group) in Claim::by_load_balancer(claims) {
             let notifications: Vec<Notification> = group
                 .iter()
-                .flat_map(|c| c.notifications().cloned())
+                .flat_map(|c| c.notifications().filter(|n| !n.update).cloned())
                 .collect();
-            match send(&notifier, &lb, &notifications, summary).await {
+            let sent = if notifications.is_empty() {
+                Sent::Done
+            } else {
+                send(notifier, route, &lb, &notifications, summary).await
+            };
+            match sent {
                 Sent::Done => {
                     for (key, e) in self.engine.settle(&group, true).await {
                         // The post stays claimed until the lease ends, then may be repeated.
@@ -405,17 +455,37 @@ impl<S: StateStore> Alerter<S> {
                 }
             }
         }
-        let mut failed = Vec::new();
-        for (group_name, group) in group_by_load_balancer(logs) {
-            match send(&notifier, &group_name, &group, summary).await {
-                Sent::Done => self.logs.commit(&group),
-                Sent::Retry => failed.push(group_name),
-                // Pending in memory, announced again by the next evaluation; retrying the
-                // records cannot help.
-                Sent::Rejected => notifiers.invalidate(),
+    }
+
+    /// One message per incident (a Slack bot): each key's notifications go to its message,
+    /// and the message's `ts` is recorded in the key's ledger.
+    async fn deliver_incidents<P: NotifierSource>(
+        &self,
+        notifier: &P::Notifier,
+        route: Route,
+        claims: Vec<Claim>,
+        notifiers: &P,
+        summary: &mut BatchSummary,
+    ) {
+        for claim in claims {
+            let lb = &*claim.key.load_balancer;
+            let notifications: Vec<Notification> = claim.notifications().cloned().collect();
+            let outcome = notifier
+                .notify_incident(lb, claim.message.clone(), &notifications)
+                .await;
+            let (done, rest) = notifications.split_at(outcome.delivered.min(notifications.len()));
+            if !done.is_empty() {
+                account(route, lb, done, Ok(()), summary);
+            }
+            if let Some(e) = &outcome.error
+                && matches!(account(route, lb, rest, Err(e), summary), Sent::Rejected)
+            {
+                notifiers.invalidate();
+            }
+            if let Err(e) = self.engine.settle_incident(&claim, &outcome).await {
+                error!(load_balancer = %lb, key = %claim.key.key, error = %e, "incident message not recorded in the state store");
             }
         }
-        failed
     }
 
     async fn release(&self, claims: &[Claim]) {
@@ -431,22 +501,36 @@ enum Sent {
     Done,
     /// Retry later.
     Retry,
-    /// Slack refused the destination: keep it pending, rebuild the notifier.
+    /// The destination refused: keep it pending, rebuild the notifier.
     Rejected,
 }
 
-/// Posts one group's message and logs the outcome.
+/// Posts one group's message and accounts for the outcome.
 async fn send<N: Notifier + Sync>(
     notifier: &N,
+    route: Route,
     name: &str,
     group: &[Notification],
     summary: &mut BatchSummary,
 ) -> Sent {
+    let result = notifier.notify(name, group).await;
+    account(route, name, group, result.as_ref().map(|_| ()), summary)
+}
+
+/// Counts and logs what became of `group` on `route`.
+fn account(
+    route: Route,
+    name: &str,
+    group: &[Notification],
+    result: Result<(), &DeliveryError>,
+    summary: &mut BatchSummary,
+) -> Sent {
     let n = group.len() as u64;
-    match notifier.notify(name, group).await {
+    match result {
         Ok(()) => {
             summary.delivered += n;
             info!(
+                ?route,
                 load_balancer = %name,
                 firing = count(group, Status::Firing),
                 resolved = count(group, Status::Resolved),
@@ -459,20 +543,21 @@ async fn send<N: Notifier + Sync>(
         Err(DeliveryError::Rejected { status, body }) => {
             summary.rejected += n;
             summary.failed_load_balancers.push(name.to_owned());
-            crate::telemetry::emit_count(SLACK_REJECTED_METRIC, n);
+            crate::telemetry::emit_count(route.rejected_metric(), n);
             error!(
+                ?route,
                 load_balancer = %name,
                 status,
                 body = %body,
                 notifications = %as_json(group),
-                "Slack rejected the message (revoked webhook, archived channel?): it stays pending and is retried; fix the webhook or its secret"
+                "the destination rejected the message (revoked webhook or token, archived channel, deleted topic?): it stays pending and is retried; fix the destination or its secret"
             );
             Sent::Rejected
         }
         Err(e @ DeliveryError::GaveUp { .. }) => {
             summary.failed += n;
             summary.failed_load_balancers.push(name.to_owned());
-            warn!(load_balancer = %name, error = %e, "Slack delivery failed; retried later");
+            warn!(?route, load_balancer = %name, error = %e, "delivery failed; retried later");
             Sent::Retry
         }
     }

@@ -17,7 +17,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::alert::state::KeyTrack;
-use crate::notify::notification::Notification;
+use crate::notify::notification::{Notification, Status};
+use crate::notify::notifier::{PostedMessage, Route};
 use crate::record::KeyKind;
 use crate::retry::RetryPolicy;
 
@@ -51,6 +52,17 @@ pub struct Outgoing {
     pub next_attempt_us: i64,
     /// Claimed by an environment until this wall-clock time (µs); 0 when unclaimed.
     pub claimed_until_us: i64,
+    /// Where it goes.
+    #[serde(default)]
+    pub route: Route,
+}
+
+impl Outgoing {
+    fn unclaimed_firing(&self, route: Route, now_us: i64) -> bool {
+        self.route == route
+            && self.notification.status == Status::Firing
+            && self.claimed_until_us <= now_us
+    }
 }
 
 /// The durable state of one key (or of a load balancer's log delivery, see
@@ -68,6 +80,9 @@ pub struct Ledger {
     pub outbox: Vec<Outgoing>,
     /// The id of the next queued notification.
     pub next_id: u64,
+    /// The Slack message of the current incident (bot destinations), until it is resolved.
+    #[serde(default)]
+    pub message: Option<PostedMessage>,
 }
 
 impl Ledger {
@@ -80,46 +95,65 @@ impl Ledger {
             silent_since_us: None,
             outbox: Vec::new(),
             next_id: 0,
+            message: None,
         }
     }
 
-    /// Queues `notification`, due at `now_us`. A firing notification replaces a firing one
-    /// still waiting unclaimed at the end of the outbox (the newer state supersedes it).
-    pub fn enqueue(&mut self, notification: Notification, now_us: i64) {
-        use crate::notify::notification::Status;
-        if notification.status == Status::Firing
-            && let Some(last) = self.outbox.last()
-            && last.notification.status == Status::Firing
-            && last.claimed_until_us <= now_us
-        {
-            self.outbox.pop();
+    /// Queues `notification` once per route in `routes`, due at `now_us`. A live update goes
+    /// only to [`Route::Slack`] (only a bot's message can show it).
+    ///
+    /// The newer state supersedes an unclaimed firing notification waiting last on the same
+    /// route: a firing one replaces it, and a live update replaces only an update (an update
+    /// never hides an announcement; it is dropped instead, as the announcement will show the
+    /// state).
+    pub fn enqueue(&mut self, notification: Notification, routes: &[Route], now_us: i64) {
+        for &route in routes {
+            if notification.update && route != Route::Slack {
+                continue;
+            }
+            if notification.status == Status::Firing
+                && let Some(i) = self.outbox.iter().rposition(|o| o.route == route)
+                && self.outbox[i].unclaimed_firing(route, now_us)
+            {
+                if notification.update && !self.outbox[i].notification.update {
+                    continue;
+                }
+                self.outbox.remove(i);
+            }
+            if self.outbox.len() >= MAX_OUTBOX {
+                let dropped = self.outbox.remove(0);
+                tracing::error!(
+                    load_balancer = %dropped.notification.load_balancer,
+                    target = %dropped.notification.target,
+                    attempts = dropped.attempts,
+                    "outbox full: dropping the oldest undelivered notification"
+                );
+            }
+            self.outbox.push(Outgoing {
+                id: self.next_id,
+                notification: notification.clone(),
+                attempts: 0,
+                next_attempt_us: now_us,
+                claimed_until_us: 0,
+                route,
+            });
+            self.next_id += 1;
         }
-        if self.outbox.len() >= MAX_OUTBOX {
-            let dropped = self.outbox.remove(0);
-            tracing::error!(
-                load_balancer = %dropped.notification.load_balancer,
-                target = %dropped.notification.target,
-                attempts = dropped.attempts,
-                "outbox full: dropping the oldest undelivered notification"
-            );
-        }
-        self.outbox.push(Outgoing {
-            id: self.next_id,
-            notification,
-            attempts: 0,
-            next_attempt_us: now_us,
-            claimed_until_us: 0,
-        });
-        self.next_id += 1;
     }
 
-    /// Claims the notifications due at `now_us`, in order, stopping at the first one that is
-    /// not due or claimed by someone else (a key's notifications are posted in order).
+    /// Claims the notifications due at `now_us`, in order, stopping on each route at the first
+    /// one that is not due or claimed by someone else (a key's notifications are delivered in
+    /// order on each route).
     pub fn claim_due(&mut self, now_us: i64) -> Vec<Outgoing> {
         let mut claimed = Vec::new();
+        let mut blocked: Vec<Route> = Vec::new();
         for o in &mut self.outbox {
+            if blocked.contains(&o.route) {
+                continue;
+            }
             if o.next_attempt_us > now_us || o.claimed_until_us > now_us {
-                break;
+                blocked.push(o.route);
+                continue;
             }
             o.claimed_until_us = now_us.saturating_add(DELIVERY_LEASE_US);
             claimed.push(o.clone());
@@ -206,8 +240,8 @@ mod tests {
     #[test]
     fn claims_in_order_backs_off_and_confirms() {
         let mut l = Ledger::new(KeyKind::Target);
-        l.enqueue(firing("a"), 0);
-        l.enqueue(resolved("a"), 0);
+        l.enqueue(firing("a"), &[Route::Slack], 0);
+        l.enqueue(resolved("a"), &[Route::Slack], 0);
         let c = l.claim_due(10);
         assert_eq!(c.iter().map(|o| o.id).collect::<Vec<_>>(), [0, 1]);
         assert!(l.claim_due(20).is_empty(), "claimed by someone");
@@ -238,15 +272,15 @@ mod tests {
     #[test]
     fn pending_firing_is_coalesced_and_the_outbox_is_bounded() {
         let mut l = Ledger::new(KeyKind::Target);
-        l.enqueue(firing("a"), 0);
+        l.enqueue(firing("a"), &[Route::Slack], 0);
         let mut newer = firing("a");
         newer.count_5xx = 99;
-        l.enqueue(newer.clone(), 1);
+        l.enqueue(newer.clone(), &[Route::Slack], 1);
         assert_eq!(l.outbox.len(), 1);
         assert_eq!(l.outbox[0].notification, newer);
         // A claimed one is being posted: not replaced.
         l.claim_due(2);
-        l.enqueue(firing("a"), 3);
+        l.enqueue(firing("a"), &[Route::Slack], 3);
         assert_eq!(l.outbox.len(), 2);
         let mut resolved = firing("a");
         resolved.status = crate::notify::notification::Status::Resolved;
@@ -257,6 +291,7 @@ mod tests {
                 } else {
                     firing("a")
                 },
+                &[Route::Slack],
                 10,
             );
         }
@@ -272,15 +307,49 @@ mod tests {
     #[test]
     fn a_later_notification_waits_for_an_earlier_one() {
         let mut l = Ledger::new(KeyKind::Target);
-        l.enqueue(firing("a"), 50);
-        l.enqueue(resolved("a"), 0);
+        l.enqueue(firing("a"), &[Route::Slack], 50);
+        l.enqueue(resolved("a"), &[Route::Slack], 0);
         assert!(l.claim_due(10).is_empty());
+    }
+
+    #[test]
+    fn each_route_has_its_own_entries_order_and_coalescing() {
+        let mut l = Ledger::new(KeyKind::Target);
+        let both = [Route::Slack, Route::Sns];
+        l.enqueue(firing("a"), &both, 0);
+        let mut update = firing("a");
+        update.update = true;
+        // An update never hides the announcement waiting before it, and never goes to SNS.
+        l.enqueue(update.clone(), &both, 0);
+        assert_eq!(l.outbox.len(), 2);
+        let claimed = l.claim_due(0);
+        assert_eq!(
+            claimed.iter().map(|o| o.route).collect::<Vec<_>>(),
+            [Route::Slack, Route::Sns]
+        );
+        // Slack failed and backs off; SNS was delivered. A resolution then waits behind
+        // Slack's firing on Slack only.
+        let slack = [(claimed[0].id, claimed[0].claimed_until_us)];
+        l.release(&slack, 1, 0.0);
+        l.confirm(&[claimed[1].id]);
+        l.enqueue(resolved("a"), &both, 1);
+        let now = l.claim_due(2);
+        assert_eq!(now.len(), 1);
+        assert_eq!(now[0].route, Route::Sns);
+        assert_eq!(now[0].notification.status, crate::notify::notification::Status::Resolved);
+        // Two updates in a row: the newer replaces the older.
+        let mut l = Ledger::new(KeyKind::Target);
+        l.enqueue(update.clone(), &both, 0);
+        update.count_5xx = 77;
+        l.enqueue(update, &both, 0);
+        assert_eq!(l.outbox.len(), 1);
+        assert_eq!(l.outbox[0].notification.count_5xx, 77);
     }
 
     #[test]
     fn round_trips_through_json() {
         let mut l = Ledger::new(KeyKind::TargetGroup);
-        l.enqueue(firing("a"), 5);
+        l.enqueue(firing("a"), &[Route::Slack], 5);
         l.folded_through_us = Some(60_000_000);
         let back: Ledger = serde_json::from_str(&serde_json::to_string(&l).unwrap()).unwrap();
         assert_eq!(back, l);

@@ -553,6 +553,7 @@ impl LogAlerts {
             last_seen: w.last_us.map(to_datetime),
             samples: w.samples.clone(),
             escalation,
+            update: false,
             incident_start: None,
             rule: None,
             target_5xx: None,

@@ -13,6 +13,7 @@ use crate::alb::time::micros_to_datetime;
 use crate::alert::config::AlertConfigError;
 use crate::alert::engine::{Claim, Engine, Evaluation};
 use crate::alert::ledger::Ledger;
+use crate::notify::notifier::Route;
 use crate::alert::store::{Progress, StateStore};
 use crate::alert::window::KeyId;
 use crate::notify::notification::{Notification, Source, Status, TargetKind};
@@ -92,13 +93,12 @@ pub async fn check<S: StateStore>(
         let id = key(lb);
         let result = engine
             .update_ledger(&id, KeyKind::LoadBalancer, |ledger, now_us| {
-                decide(ledger, &id, progress, now_us, config);
-                ledger.claim_due(now_us)
+                decide(ledger, &id, progress, now_us, config, engine.routes());
+                Claim::per_route(&id, ledger.claim_due(now_us), ledger.message.clone())
             })
             .await;
         match result {
-            Ok(outgoing) if outgoing.is_empty() => {}
-            Ok(outgoing) => out.claims.push(Claim { key: id, outgoing }),
+            Ok(claims) => out.claims.extend(claims),
             Err(e) => out.failed.push((id, e)),
         }
     }
@@ -113,13 +113,21 @@ fn key(load_balancer: Arc<str>) -> KeyId {
 }
 
 /// Flips the silence state when the arrivals say so, queueing one notification per flip.
-fn decide(ledger: &mut Ledger, id: &KeyId, p: Progress, now_us: i64, config: SilenceConfig) {
+fn decide(
+    ledger: &mut Ledger,
+    id: &KeyId,
+    p: Progress,
+    now_us: i64,
+    config: SilenceConfig,
+    routes: &[Route],
+) {
     let silent = now_us.saturating_sub(p.arrived_us) >= config.after_us;
     match (ledger.silent_since_us, silent) {
         (None, true) => {
             ledger.silent_since_us = Some(p.arrived_us);
             ledger.enqueue(
                 notification(id, Status::Firing, p.arrived_us, now_us),
+                routes,
                 now_us,
             );
         }
@@ -127,6 +135,7 @@ fn decide(ledger: &mut Ledger, id: &KeyId, p: Progress, now_us: i64, config: Sil
             ledger.silent_since_us = None;
             ledger.enqueue(
                 notification(id, Status::Resolved, since, p.arrived_us),
+                routes,
                 now_us,
             );
         }
@@ -155,6 +164,7 @@ fn notification(id: &KeyId, status: Status, from_us: i64, to_us: i64) -> Notific
         last_seen: None,
         samples: Vec::new(),
         escalation: false,
+        update: false,
         incident_start: Some(micros_to_datetime(from_us)),
         rule: None,
         target_5xx: None,

@@ -131,6 +131,21 @@ pub struct Announced {
     /// Start of the incident announced as firing (µs), until it is announced resolved.
     #[serde(default)]
     pub since_us: Option<i64>,
+    /// Live updates ([`Timing::update_us`]): the window the incident's message shows now.
+    #[serde(default)]
+    pub shown: Option<Shown>,
+}
+
+/// What a live-updated incident message shows: its window and count, and when (watermark)
+/// it was last changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shown {
+    /// Start of the window shown (µs).
+    pub start_us: i64,
+    /// Its `count_5xx`.
+    pub count: u64,
+    /// Watermark when the message last changed (µs).
+    pub at_us: i64,
 }
 
 /// What to announce for a key.
@@ -143,6 +158,12 @@ pub enum Decision {
         /// Repeated early because the worst count at least doubled.
         escalation: bool,
     },
+    /// Still firing, and the incident's message (bot destinations only) should show this
+    /// window now: an edit, not a new announcement.
+    Update {
+        /// The latest crossing window.
+        window: Dated,
+    },
     /// Resolved.
     Resolved {
         /// The recovery windows (merged), or `None` when resolved for lack of traffic.
@@ -152,6 +173,26 @@ pub enum Decision {
         /// End of the span reported (µs); recorded as `resolved_through` when delivered.
         end_us: i64,
     },
+}
+
+impl Decision {
+    /// What delivering this decision changes in the announced state; `since_us` is the
+    /// incident's start ([`KeyTrack::incident_start`]).
+    #[must_use]
+    pub fn delivered(&self, since_us: Option<i64>) -> Delivered {
+        match self {
+            Self::Firing { window, .. } => Delivered::Firing {
+                count: window.agg.count_5xx(),
+                since_us,
+                start_us: window.start_us,
+            },
+            Self::Update { window } => Delivered::Updated {
+                count: window.agg.count_5xx(),
+                start_us: window.start_us,
+            },
+            Self::Resolved { end_us, .. } => Delivered::Resolved { end_us: *end_us },
+        }
+    }
 }
 
 /// What the open (not yet final) windows of a key show right now.
@@ -204,6 +245,9 @@ pub struct Timing {
     pub repeat_us: i64,
     /// No-traffic time after which an episode closes as stale.
     pub stale_us: i64,
+    /// Live updates of a firing incident's message, at most one per this much event time;
+    /// `None` (the default) decides none: only a bot destination can edit a message.
+    pub update_us: Option<i64>,
 }
 
 impl Timing {
@@ -218,6 +262,7 @@ impl Timing {
             resolve_after: config.resolve_after,
             repeat_us: us(config.repeat_interval_seconds),
             stale_us: us(config.stale_after_seconds),
+            update_us: None,
         }
     }
 
@@ -417,18 +462,22 @@ impl KeyTrack {
                     window,
                     escalation: true,
                 });
-            } else if seen_us.saturating_sub(self.announced.at_us) >= t.repeat_us {
-                // A reminder shows the current state: the latest crossing window.
+            } else {
+                // A reminder or an update shows the current state: the latest crossing window.
                 let latest = [self.episode_latest.as_ref(), open.latest_crossing.as_ref()]
                     .into_iter()
                     .flatten()
                     .max_by_key(|w| w.start_us)
                     .cloned()
                     .unwrap_or(window);
-                out.push(Decision::Firing {
-                    window: latest,
-                    escalation: false,
-                });
+                if seen_us.saturating_sub(self.announced.at_us) >= t.repeat_us {
+                    out.push(Decision::Firing {
+                        window: latest,
+                        escalation: false,
+                    });
+                } else if self.wants_update(&latest, seen_us, t) {
+                    out.push(Decision::Update { window: latest });
+                }
             }
         } else if firing {
             if self.streak >= t.resolve_after
@@ -446,20 +495,51 @@ impl KeyTrack {
         out
     }
 
+    /// Whether a live update should show `latest`: updates are on, the message shows another
+    /// window or count, and it last changed at least [`Timing::update_us`] ago.
+    fn wants_update(&self, latest: &Dated, seen_us: i64, t: &Timing) -> bool {
+        let Some(every) = t.update_us else {
+            return false;
+        };
+        let changed_at = self.announced.shown.map_or(self.announced.at_us, |s| s.at_us);
+        let same = self
+            .announced
+            .shown
+            .is_some_and(|s| s.start_us == latest.start_us && s.count == latest.agg.count_5xx());
+        !same && seen_us.saturating_sub(changed_at) >= every
+    }
+
     /// Records that `decision` was delivered, at event time `seen_us`.
     pub fn apply(&mut self, decision: &Delivered, seen_us: i64) {
         match *decision {
-            Delivered::Firing { count, since_us } => {
+            Delivered::Firing {
+                count,
+                since_us,
+                start_us,
+            } => {
                 if !self.announced.firing {
                     self.announced.since_us = since_us;
                 }
                 self.announced.firing = true;
                 self.announced.count = count;
                 self.announced.at_us = seen_us;
+                self.announced.shown = Some(Shown {
+                    start_us,
+                    count,
+                    at_us: seen_us,
+                });
+            }
+            Delivered::Updated { count, start_us } => {
+                self.announced.shown = Some(Shown {
+                    start_us,
+                    count,
+                    at_us: seen_us,
+                });
             }
             Delivered::Resolved { end_us } => {
                 self.announced.firing = false;
                 self.announced.since_us = None;
+                self.announced.shown = None;
                 self.announced.count = 0;
                 self.announced.resolved_through_us = self.announced.resolved_through_us.max(end_us);
             }
@@ -477,6 +557,7 @@ impl KeyTrack {
             .as_ref()
             .filter(|c| c.end_us > self.announced.resolved_through_us);
         match decision {
+            Decision::Update { .. } => self.announced.since_us,
             Decision::Firing { window, .. } => match unannounced_closed {
                 Some(c) if window.start_us < c.end_us && !self.announced.firing => c.started_us,
                 _ if self.announced.firing => self.announced.since_us,
@@ -512,6 +593,15 @@ pub enum Delivered {
         count: u64,
         /// Start of the incident it announced (µs).
         since_us: Option<i64>,
+        /// Start of its window (µs).
+        start_us: i64,
+    },
+    /// A live update showing this window.
+    Updated {
+        /// Its `count_5xx`.
+        count: u64,
+        /// Start of its window (µs).
+        start_us: i64,
     },
     /// A resolved notification with this `window_end` (µs).
     Resolved {
@@ -561,14 +651,11 @@ mod tests {
 
     fn deliver(track: &mut KeyTrack, ds: &[Decision], seen_us: i64) {
         for d in ds {
-            let delivered = match d {
-                Decision::Firing { window, .. } => Delivered::Firing {
-                    count: window.agg.count_5xx(),
-                    since_us: Some(window.start_us),
-                },
-                Decision::Resolved { end_us, .. } => Delivered::Resolved { end_us: *end_us },
+            let since = match d {
+                Decision::Firing { window, .. } => Some(window.start_us),
+                _ => None,
             };
-            track.apply(&delivered, seen_us);
+            track.apply(&d.delivered(since), seen_us);
         }
     }
 
@@ -579,6 +666,7 @@ mod tests {
                     escalation: true, ..
                 } => "escalation",
                 Decision::Firing { .. } => "firing",
+                Decision::Update { .. } => "update",
                 Decision::Resolved { .. } => "resolved",
             })
             .collect()
@@ -642,6 +730,34 @@ mod tests {
         assert_eq!(kinds(&ds), ["firing"]);
         deliver(&mut k, &ds, MIN + t.repeat_us);
         assert_eq!(k.announced.count, 39);
+    }
+
+    #[test]
+    fn live_updates_follow_the_latest_window_at_most_once_per_interval_and_only_when_on() {
+        let mut t = timing();
+        let mut k = KeyTrack::new(KeyKind::Target);
+        let ds = k.decide(&view(dated(0, 10, None)), MIN / 2, &t);
+        deliver(&mut k, &ds, MIN / 2);
+        // Off by default: a new crossing window changes nothing short of a reminder.
+        assert!(k.decide(&view(dated(1, 12, None)), 2 * MIN, &t).is_empty());
+        t.update_us = Some(MIN);
+        // On: not before the interval, even though the window changed.
+        assert!(k.decide(&view(dated(1, 12, None)), MIN, &t).is_empty());
+        let ds = k.decide(&view(dated(1, 12, None)), 2 * MIN, &t);
+        assert_eq!(kinds(&ds), ["update"]);
+        deliver(&mut k, &ds, 2 * MIN);
+        assert_eq!(k.announced.count, 10, "an update is not an announcement");
+        assert_eq!(k.announced.at_us, MIN / 2, "nor does it move the reminder");
+        // The same window and count: nothing to edit, however late.
+        assert!(k.decide(&view(dated(1, 12, None)), 5 * MIN, &t).is_empty());
+        // A higher count in the same window: edited again, a minute after the last edit.
+        assert!(k.decide(&view(dated(1, 15, None)), 2 * MIN + MIN / 2, &t).is_empty());
+        assert_eq!(kinds(&k.decide(&view(dated(1, 15, None)), 3 * MIN, &t)), ["update"]);
+        // Escalation still wins over an update.
+        assert_eq!(
+            kinds(&k.decide(&view(dated(2, 20, None)), 3 * MIN, &t)),
+            ["escalation"]
+        );
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! [`albwatch::alert::handler`].
 //!
 //! The state lives in DynamoDB when `ALBWATCH_STATE_TABLE` names a table (the deployed stack),
-//! so every environment shares it; in process memory otherwise. The Slack webhook is resolved
-//! on first use, from `SLACK_WEBHOOK_URL` or the Secrets Manager secret named by
-//! `SLACK_WEBHOOK_SECRET_ARN`; a failure is a pending delivery, retried later, never a failed
-//! batch; without either, notifications are logged as JSON. The function takes Kinesis batches
+//! so every environment shares it; in process memory otherwise. The Slack destination is
+//! resolved on first use: a bot when a token (`ALBWATCH_SLACK_BOT_TOKEN`, or the Slack secret's
+//! `bot_token`) and `ALBWATCH_SLACK_CHANNEL` are set, else the webhook (`SLACK_WEBHOOK_URL` or
+//! the secret named by `SLACK_WEBHOOK_SECRET_ARN`); a failure is a pending delivery, retried
+//! later, never a failed batch; without any, notifications are logged as JSON (and alarmed).
+//! `ALBWATCH_SNS_TOPIC_ARN` adds the SNS route. The function takes Kinesis batches
 //! (ALB records and CloudWatch Logs payloads), the scheduled EventBridge event of the log-silence
 //! check, and the `awslogs` event of a log group subscribed to it directly.
 
@@ -19,11 +21,12 @@ use albwatch::alert::silence::SilenceConfig;
 use albwatch::alert::store::AnyStore;
 use albwatch::clock::{Clock, SystemClock};
 use albwatch::cwlogs::AwsLogsEvent;
-use albwatch::notify::destination::AnyNotifier;
-use albwatch::notify::notifier::{NotifierSource, NotifierUnavailable};
-use albwatch::notify::webhook::{
-    DeliveryPolicy, SecretSource, WebhookConfigError, webhook_from_env,
-};
+use albwatch::notify::bot::UPDATE_INTERVAL;
+use albwatch::notify::destination::{AnyNotifier, Plan, slack_from_env};
+use albwatch::notify::http::DeliveryPolicy;
+use albwatch::notify::notifier::{NotifierSource, NotifierUnavailable, Route};
+use albwatch::notify::sns::SnsTopic;
+use albwatch::notify::webhook::{SecretSource, WebhookConfigError};
 use albwatch::retry::Deadline;
 use aws_config::BehaviorVersion;
 use aws_lambda_events::event::kinesis::KinesisEvent;
@@ -43,26 +46,31 @@ impl SecretSource for LazySecretsManager {
     }
 }
 
-/// The notifier, built on first use; a failure is tried again on the next delivery, and a
-/// destination Slack refused is built again (re-reading the secret, which may have rotated).
-#[derive(Default)]
-struct LazyNotifier(Mutex<Option<AnyNotifier>>);
+/// The notifiers: Slack's built on first use (a failure is tried again on the next delivery,
+/// and a destination Slack refused is built again, re-reading the secret, which may have
+/// rotated); the SNS topic's at start-up.
+struct Notifiers {
+    slack: Mutex<Option<AnyNotifier>>,
+    sns: Option<SnsTopic>,
+}
 
-impl NotifierSource for LazyNotifier {
+impl NotifierSource for Notifiers {
     type Notifier = AnyNotifier;
 
-    async fn notifier(&self, deadline: Deadline) -> Result<AnyNotifier, NotifierUnavailable> {
-        let mut cell = self.0.lock().await;
+    async fn notifier(
+        &self,
+        route: Route,
+        deadline: Deadline,
+    ) -> Result<AnyNotifier, NotifierUnavailable> {
+        if route == Route::Sns {
+            return self.sns.clone().map(AnyNotifier::Sns).ok_or_else(|| {
+                NotifierUnavailable("queued for SNS, but no topic is configured".into())
+            });
+        }
+        let mut cell = self.slack.lock().await;
         if cell.is_none() {
-            let built = async {
-                let url = webhook_from_env(&LazySecretsManager).await?;
-                if url.is_none() {
-                    tracing::error!("no Slack webhook configured: notifications are only logged");
-                }
-                AnyNotifier::from_webhook(url, DeliveryPolicy::default())
-            }
-            .await
-            .map_err(|e: WebhookConfigError| NotifierUnavailable(e.to_string()))?;
+            let built = slack_from_env(&LazySecretsManager, DeliveryPolicy::default()).await?;
+            tracing::info!(destination = built.describe(), "Slack destination");
             *cell = Some(built);
         }
         let notifier = cell
@@ -72,7 +80,7 @@ impl NotifierSource for LazyNotifier {
     }
 
     fn invalidate(&self) {
-        if let Ok(mut cell) = self.0.try_lock() {
+        if let Ok(mut cell) = self.slack.try_lock() {
             *cell = None;
         }
     }
@@ -87,8 +95,24 @@ async fn main() -> Result<(), Error> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = AnyStore::from_env(&config, Arc::clone(&clock)).await;
     tracing::info!(store = %store.describe(), "alert state");
-    let alerter = Alerter::with_logs(Engine::new(config, store, clock)?, logs, silence);
-    let notifiers = LazyNotifier::default();
+    let plan = Plan::from_env();
+    let mut engine = Engine::new(config, store, clock)?.with_routes(&plan.routes);
+    if plan.incident_messages {
+        engine = engine.with_live_updates(UPDATE_INTERVAL);
+    }
+    let sns = match SnsTopic::topic_from_env() {
+        Some(arn) => {
+            let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
+            Some(SnsTopic::new(aws_sdk_sns::Client::new(&aws), &arn))
+        }
+        None => None,
+    };
+    tracing::info!(routes = ?plan.routes, incident_messages = plan.incident_messages, "destinations");
+    let alerter = Alerter::with_logs(engine, logs, silence);
+    let notifiers = Notifiers {
+        slack: Mutex::new(None),
+        sns,
+    };
     lambda_runtime::run(service_fn(|event: LambdaEvent<AlerterEvent>| {
         handle(&alerter, &notifiers, event)
     }))
@@ -114,7 +138,7 @@ enum AlerterEvent {
 
 async fn handle(
     alerter: &Alerter<AnyStore>,
-    notifiers: &LazyNotifier,
+    notifiers: &Notifiers,
     event: LambdaEvent<AlerterEvent>,
 ) -> Result<KinesisEventResponse, Error> {
     let deadline = Deadline::from_lambda(event.context.deadline(), DEADLINE_MARGIN);

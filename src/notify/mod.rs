@@ -12,10 +12,13 @@
 //! Nothing here knows about windows, records or logs: `alert` and `cwlogs` produce
 //! notifications, this module delivers them.
 
+pub mod bot;
 pub mod console;
 pub mod destination;
+pub mod http;
 pub mod notification;
 pub mod notifier;
 pub mod runbook;
 pub mod slack;
+pub mod sns;
 pub mod webhook;

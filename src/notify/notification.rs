@@ -22,6 +22,17 @@ pub enum Status {
     Resolved,
 }
 
+impl Status {
+    /// `firing` or `resolved`, as in the JSON.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Firing => "firing",
+            Self::Resolved => "resolved",
+        }
+    }
+}
+
 /// Where the notification's log lines came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,8 +98,8 @@ pub struct Sample {
 ///
 /// JSON keys: `status`, `source`, `load_balancer`, `target`, `target_kind`, `target_group`,
 /// `window_start`, `window_end`, `count_5xx`, `requests`, `error_rate`, `status_codes`,
-/// `error_reasons`, `first_seen`, `last_seen`, `samples`, `escalation`, `incident_start`,
-/// `rule`. Optional values are written as `null`, never omitted.
+/// `error_reasons`, `first_seen`, `last_seen`, `samples`, `escalation`, `update`,
+/// `incident_start`, `rule`, `target_5xx`, `paths`, `runbook_url`. Optional values are written as `null`, never omitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     /// Firing or resolved.
@@ -136,6 +147,10 @@ pub struct Notification {
     /// True when this repeats a still-firing alert at a higher severity or after a quiet period.
     #[serde(default)]
     pub escalation: bool,
+    /// True for a live update of a still-firing incident: an edit of the incident's message
+    /// (bot destinations), never a post of its own.
+    #[serde(default)]
+    pub update: bool,
     /// When the incident began: the start of its first window over the rule.
     #[serde(default, with = "rfc3339_opt")]
     pub incident_start: Option<DateTime<Utc>>,
@@ -283,6 +298,7 @@ pub(crate) mod tests {
                 trace_id: Some("Root=1-67891233-abcdef012345678912345678".to_owned()),
             }],
             escalation: false,
+            update: false,
             incident_start: Some(t(38, 0)),
             rule: Some(RuleSummary {
                 min_5xx: 10,
@@ -331,6 +347,7 @@ pub(crate) mod tests {
                 "target_5xx",
                 "target_group",
                 "target_kind",
+                "update",
                 "window_end",
                 "window_start",
             ]

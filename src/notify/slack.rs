@@ -193,6 +193,103 @@ pub fn render_payload(load_balancer: &str, notifications: &[Notification]) -> Va
     })
 }
 
+/// The `action_id`s of the silence buttons on a bot's incident message; the button's `value`
+/// is the key they silence ([`silence_value`]).
+pub const SILENCE_ACTIONS: [(&str, &str, u32); 2] = [
+    ("silence_1h", "Silence 1h", 3600),
+    ("silence_24h", "Silence 24h", 24 * 3600),
+];
+/// The `action_id` of the button that ends a silence.
+pub const UNSILENCE_ACTION: &str = "unsilence";
+/// Longest button `value` Slack accepts.
+pub const MAX_BUTTON_VALUE: usize = 2000;
+/// The `block_id` of the silence buttons (and of the silence note that replaces them).
+pub const SILENCE_BLOCK_ID: &str = "albwatch_silence";
+
+/// The button value naming a key: `load_balancer` and `key` joined by a newline (neither can
+/// contain one), or `None` when it would not fit in a button.
+#[must_use]
+pub fn silence_value(load_balancer: &str, key: &str) -> Option<String> {
+    let v = format!("{load_balancer}\n{key}");
+    (v.len() <= MAX_BUTTON_VALUE && !load_balancer.contains('\n') && !key.contains('\n'))
+        .then_some(v)
+}
+
+/// A bot's message for one incident: [`render_payload`] of its latest notification, with the
+/// silence buttons while it fires (when the key fits in a button value).
+#[must_use]
+pub fn render_incident(load_balancer: &str, notification: &Notification) -> Value {
+    let mut payload = render_payload(load_balancer, std::slice::from_ref(notification));
+    let value = silence_value(load_balancer, &notification.target);
+    if notification.status == Status::Firing
+        && let Some(value) = value
+        && let Some(blocks) = payload.get_mut("blocks").and_then(Value::as_array_mut)
+        && blocks.len() < MAX_BLOCKS
+    {
+        let buttons: Vec<Value> = SILENCE_ACTIONS
+            .iter()
+            .map(|(id, label, _)| {
+                json!({
+                    "type": "button",
+                    "action_id": id,
+                    "text": { "type": "plain_text", "text": label },
+                    "value": value,
+                })
+            })
+            .collect();
+        blocks.push(json!({ "type": "actions", "block_id": SILENCE_BLOCK_ID, "elements": buttons }));
+    }
+    payload
+}
+
+/// The thread reply a bot posts under an incident's message for an announcement that
+/// followers must hear of (an edit alone notifies nobody): an escalation, a reminder, the
+/// resolution. `None` for a live update.
+#[must_use]
+pub fn render_thread_reply(n: &Notification) -> Option<String> {
+    if n.update {
+        return None;
+    }
+    let style = Style::Mrkdwn;
+    let rate = n
+        .effective_error_rate()
+        .map(|r| format!(" ({:.2}%)", r * 100.0))
+        .unwrap_or_default();
+    let noun = if n.source == Source::CloudwatchLogs {
+        "matching events"
+    } else {
+        "5xx"
+    };
+    let window = format!(
+        "{} – {}",
+        style.time(&n.window_start),
+        style.time(&n.window_end)
+    );
+    Some(match (n.status, n.source) {
+        (Status::Resolved, Source::LogDelivery) => {
+            format!(":large_green_circle: *Access logs flowing again* (gap {window})")
+        }
+        (Status::Firing, Source::LogDelivery) => {
+            format!(":warning: *Still no access logs* (since {})", style.time(&n.window_start))
+        }
+        (Status::Resolved, _) => {
+            let lasted = n
+                .incident_start
+                .map(|s| format!(" after {} min", (n.window_end - s).num_minutes().max(0)))
+                .unwrap_or_default();
+            format!(":large_green_circle: *Resolved*{lasted} (recovered by {})", style.time(&n.window_end))
+        }
+        (Status::Firing, _) if n.escalation => format!(
+            ":arrow_double_up: *Escalated*: {} {noun}{rate} in {window}",
+            n.count_5xx
+        ),
+        (Status::Firing, _) => format!(
+            ":repeat: *Still firing*: {} {noun}{rate} in {window}",
+            n.count_5xx
+        ),
+    })
+}
+
 /// Renders one notification for a terminal: no markup, control characters neutralised.
 #[must_use]
 pub fn render_text(notification: &Notification) -> String {
@@ -254,10 +351,7 @@ fn fallback_text(lb: &str, counts: &Counts, ordered: &[&Notification]) -> String
     let mut text = format!("{lb} — {}", counts.summary());
     let mut sep = ": ";
     for n in ordered {
-        let status = match n.status {
-            Status::Firing => "firing",
-            Status::Resolved => "resolved",
-        };
+        let status = n.status.as_str();
         let item = match (n.source, n.status) {
             (Source::LogDelivery, Status::Firing) => {
                 format!("{sep}NO ACCESS LOGS since {}", format_time(&n.window_start))

@@ -11,29 +11,18 @@ use std::future::Future;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::RETRY_AFTER;
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::http::{self, DeliveryPolicy, Outcome};
 use super::notifier::{AttemptFailure, DeliveryError, Notifier};
-use crate::retry::{Deadline, RetryPolicy};
-use crate::text::printable;
+use crate::retry::Deadline;
 
 /// Environment variable holding the webhook URL itself.
 pub const URL_ENV: &str = "SLACK_WEBHOOK_URL";
 /// Environment variable holding the ARN of a Secrets Manager secret with the webhook URL.
 pub const SECRET_ARN_ENV: &str = "SLACK_WEBHOOK_SECRET_ARN";
-/// TCP/TLS connect timeout.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Timeout of one request, including reading the response (shortened near the deadline).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest `Retry-After` we honour.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
-/// Longest part of a Slack error body kept in an error, in characters.
-pub const MAX_ERROR_BODY_CHARS: usize = 200;
-/// Most bytes of an error body read from the connection.
-const MAX_ERROR_BODY_BYTES: usize = 4096;
 
 /// Why the webhook could not be configured. Never contains the URL or the secret's value.
 #[derive(Debug, thiserror::Error)]
@@ -204,38 +193,6 @@ fn url_from_secret(secret_id: &str, value: &str) -> Result<WebhookUrl, WebhookCo
     WebhookUrl::parse(url)
 }
 
-/// How [`SlackWebhook`] retries and how long it may take.
-#[derive(Debug, Clone)]
-pub struct DeliveryPolicy {
-    /// Attempts and backoff between them.
-    pub retry: RetryPolicy,
-    /// Longest `Retry-After` honoured (at most [`MAX_RETRY_AFTER`] is sensible).
-    pub max_retry_after: Duration,
-    /// A retry is only started if at least this much time would be left for it before the
-    /// deadline (after its backoff).
-    pub min_attempt_time: Duration,
-    /// Time budget used by [`Notifier::post`] when no deadline was set.
-    pub default_budget: Duration,
-}
-
-/// Default Slack retries: 5 attempts, from 500 ms doubling to 8 s.
-pub const SLACK_RETRY: RetryPolicy = RetryPolicy {
-    max_attempts: 5,
-    base_delay: Duration::from_millis(500),
-    max_delay: Duration::from_secs(8),
-};
-
-impl Default for DeliveryPolicy {
-    fn default() -> Self {
-        Self {
-            retry: SLACK_RETRY,
-            max_retry_after: MAX_RETRY_AFTER,
-            min_attempt_time: Duration::from_millis(500),
-            default_budget: Duration::from_secs(60),
-        }
-    }
-}
-
 /// Posts payloads to a Slack incoming webhook, retrying transient failures within a deadline.
 ///
 /// Cheap to clone (the HTTP client is shared); build it once per process.
@@ -245,19 +202,6 @@ pub struct SlackWebhook {
     url: WebhookUrl,
     policy: DeliveryPolicy,
     deadline: Option<Instant>,
-}
-
-/// Result of one attempt.
-enum Outcome {
-    Delivered,
-    Rejected {
-        status: u16,
-        body: String,
-    },
-    Retry {
-        failure: AttemptFailure,
-        retry_after: Option<Duration>,
-    },
 }
 
 impl SlackWebhook {
@@ -271,12 +215,8 @@ impl SlackWebhook {
         url: WebhookUrl,
         policy: DeliveryPolicy,
     ) -> Result<Self, WebhookConfigError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| WebhookConfigError::HttpClient(e.without_url().to_string()))?;
+        let client =
+            http::client().map_err(|e| WebhookConfigError::HttpClient(e.without_url().to_string()))?;
         Ok(Self {
             client,
             url,
@@ -305,62 +245,19 @@ impl SlackWebhook {
         payload: &Value,
         deadline: Instant,
     ) -> Result<(), DeliveryError> {
-        let policy = &self.policy;
-        let mut attempts = 0;
-        let mut last = AttemptFailure::NotAttempted;
-        loop {
-            let now = Instant::now();
-            if attempts >= policy.retry.max_attempts || now >= deadline {
-                return Err(Self::give_up(attempts, last));
-            }
-            attempts += 1;
-            let timeout = deadline.saturating_duration_since(now).min(REQUEST_TIMEOUT);
-            let retry_after = match self.attempt(payload, timeout).await {
-                Outcome::Delivered => {
-                    debug!(attempts, "posted to Slack");
-                    return Ok(());
-                }
-                Outcome::Rejected { status, body } => {
-                    warn!(status, body = %body, attempts, "Slack rejected the payload");
-                    return Err(DeliveryError::Rejected { status, body });
-                }
-                Outcome::Retry {
-                    failure,
-                    retry_after,
-                } => {
-                    last = failure;
-                    retry_after
-                }
-            };
-            if attempts >= policy.retry.max_attempts {
-                return Err(Self::give_up(attempts, last));
-            }
-            let delay = retry_after.map_or_else(
-                || policy.retry.jittered_backoff(attempts),
-                |d| d.min(policy.max_retry_after),
-            );
-            if Instant::now() + delay + policy.min_attempt_time > deadline {
-                return Err(Self::give_up(attempts, last));
-            }
-            warn!(
-                attempt = attempts,
-                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                error = %last,
-                "Slack post failed; retrying"
-            );
-            tokio::time::sleep(delay).await;
-        }
+        http::retry_until(&self.policy, deadline, "webhook", |timeout| {
+            self.attempt(payload, timeout)
+        })
+        .await?;
+        debug!("posted to Slack");
+        Ok(())
     }
 
-    fn give_up(attempts: u32, last: AttemptFailure) -> DeliveryError {
-        warn!(attempts, error = %last, "giving up posting to Slack");
-        DeliveryError::GaveUp { attempts, last }
-    }
-
-    async fn attempt(&self, payload: &Value, timeout: Duration) -> Outcome {
+    async fn attempt(&self, payload: &Value, timeout: Duration) -> Outcome<()> {
+        let secret = self.url.expose_secret();
         let sent = self
             .client
-            .post(self.url.expose_secret())
+            .post(secret)
             .timeout(timeout)
             .json(payload)
             .send()
@@ -369,26 +266,21 @@ impl SlackWebhook {
             Ok(r) => r,
             Err(e) => {
                 return Outcome::Retry {
-                    failure: self.classify(e),
+                    failure: http::classify(e, secret),
                     retry_after: None,
                 };
             }
         };
         let status = response.status();
         if status.is_success() {
-            return Outcome::Delivered;
+            return Outcome::Delivered(());
         }
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = match self.read_error_body(response).await {
-            Ok(body) => body,
+        let retry_after = http::retry_after(response.headers());
+        let body = match http::body(response).await {
+            Ok(bytes) => http::error_text(&bytes, secret),
             Err(e) => {
                 return Outcome::Retry {
-                    failure: self.classify(e),
+                    failure: http::classify(e, secret),
                     retry_after: None,
                 };
             }
@@ -411,50 +303,6 @@ impl SlackWebhook {
             },
         }
     }
-
-    /// The start of the body as short, printable, URL-free text.
-    async fn read_error_body(&self, mut response: reqwest::Response) -> reqwest::Result<String> {
-        let mut bytes = Vec::new();
-        while bytes.len() < MAX_ERROR_BODY_BYTES {
-            match response.chunk().await? {
-                Some(chunk) => bytes.extend_from_slice(&chunk),
-                None => break,
-            }
-        }
-        let text = String::from_utf8_lossy(&bytes);
-        // One more than the limit: the last character kept is the ellipsis when cut.
-        let out = printable(text.trim(), MAX_ERROR_BODY_CHARS + 1).into_owned();
-        Ok(self.redact(out))
-    }
-
-    fn classify(&self, e: reqwest::Error) -> AttemptFailure {
-        let e = e.without_url();
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
-        let message = self.redact(message);
-        if e.is_timeout() {
-            AttemptFailure::Timeout
-        } else if e.is_connect() {
-            AttemptFailure::Connect(message)
-        } else {
-            AttemptFailure::Request(message)
-        }
-    }
-
-    /// Belt and braces: removes the URL, should any text ever echo it.
-    fn redact(&self, text: String) -> String {
-        let url = self.url.expose_secret();
-        if text.contains(url) {
-            text.replace(url, "<redacted>")
-        } else {
-            text
-        }
-    }
 }
 
 /// A webhook is its own source: each invocation gets a copy bound to its deadline.
@@ -463,6 +311,7 @@ impl crate::notify::notifier::NotifierSource for SlackWebhook {
 
     async fn notifier(
         &self,
+        _route: crate::notify::notifier::Route,
         deadline: Deadline,
     ) -> Result<SlackWebhook, crate::notify::notifier::NotifierUnavailable> {
         Ok(self.with_deadline(deadline))
@@ -483,6 +332,8 @@ impl Notifier for SlackWebhook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::http::{MAX_ERROR_BODY_CHARS, MAX_RETRY_AFTER};
+    use crate::retry::RetryPolicy;
     use crate::notify::destination::{AnyNotifier, LogNotifier};
     use crate::notify::notification::tests::sample_notification;
     use crate::notify::slack::render_payload;

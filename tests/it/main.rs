@@ -10,4 +10,6 @@ mod ingest_memory;
 mod localstack;
 mod runtime_api;
 mod simulate;
+mod slack_api;
+mod slack_bot;
 mod state_dynamodb;

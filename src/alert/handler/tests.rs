@@ -225,7 +225,11 @@ struct Counting<'a> {
 impl<'a> NotifierSource for Counting<'a> {
     type Notifier = &'a FakeNotifier;
 
-    async fn notifier(&self, _: Deadline) -> Result<&'a FakeNotifier, NotifierUnavailable> {
+    async fn notifier(
+        &self,
+        _: Route,
+        _: Deadline,
+    ) -> Result<&'a FakeNotifier, NotifierUnavailable> {
         Ok(self.notifier)
     }
 
@@ -243,7 +247,11 @@ struct Flaky<'a> {
 impl<'a> NotifierSource for Flaky<'a> {
     type Notifier = &'a FakeNotifier;
 
-    async fn notifier(&self, _: Deadline) -> Result<&'a FakeNotifier, NotifierUnavailable> {
+    async fn notifier(
+        &self,
+        _: Route,
+        _: Deadline,
+    ) -> Result<&'a FakeNotifier, NotifierUnavailable> {
         let mut left = self.failures.lock().expect("lock");
         if *left > 0 {
             *left -= 1;

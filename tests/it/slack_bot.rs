@@ -1,0 +1,233 @@
+//! The bot destination through the real alerter handler, against the local Web API stand-in
+//! ([`crate::slack_api`]): one message per incident, edited as it evolves and when it
+//! resolves, with thread replies for what followers must hear; 429 storms; refused tokens.
+
+use std::sync::Arc;
+
+use albwatch::alb::time::parse_time_us;
+use albwatch::alert::config::AlertConfig;
+use albwatch::alert::engine::Engine;
+use albwatch::alert::handler::{Alerter, BatchSummary};
+use albwatch::alert::logs::{LogAlertConfig, LogAlerts};
+use albwatch::alert::silence::SilenceConfig;
+use albwatch::alert::store::memory::MemoryStore;
+use albwatch::clock::ManualClock;
+use albwatch::cwlogs::LogPatterns;
+use albwatch::ingest::{Deadline, IngestConfig, MemorySink, ingest_reader};
+use albwatch::notify::bot::{SlackBot, UPDATE_INTERVAL};
+use albwatch::notify::notifier::Ready;
+use albwatch::record::SourceId;
+
+use crate::alerter_slack::{event, incident_file_records, incident_files};
+use crate::slack_api::{Message, SlackApi, TOKEN};
+
+/// An alerter for a bot destination (live updates on), in memory, with a hand-moved clock.
+pub(crate) fn bot_alerter() -> (Alerter<MemoryStore>, ManualClock) {
+    let clock = ManualClock::at(parse_time_us("2026-01-01T00:00:00Z").expect("time"));
+    let config = AlertConfig::default();
+    let store = MemoryStore::new(config.dedupe_capacity);
+    let engine = Engine::new(config, store, Arc::new(clock.clone()))
+        .expect("config")
+        .with_live_updates(UPDATE_INTERVAL);
+    let logs = LogAlerts::new(LogAlertConfig::new(engine.config(), LogPatterns::default()));
+    let silence = SilenceConfig {
+        after_us: 30 * 86_400_000_000,
+    };
+    (Alerter::with_logs(engine, logs, silence), clock)
+}
+
+async fn handle(
+    a: &Alerter<MemoryStore>,
+    records: &[Vec<u8>],
+    seq: &mut u64,
+    bot: &SlackBot,
+) -> BatchSummary {
+    let (response, summary) = a
+        .handle_with_summary(&event(records, *seq), &Ready(bot), Deadline::none())
+        .await;
+    *seq += records.len() as u64;
+    assert!(response.batch_item_failures.is_empty(), "{summary:?}");
+    summary
+}
+
+/// The incident fixture file by file, five minutes of wall clock apart, then the end of input
+/// and a scheduled check (the resolutions need windows after the fixture's data). `before`
+/// runs before each file.
+async fn run_incident(
+    a: &Alerter<MemoryStore>,
+    clock: &ManualClock,
+    bot: &SlackBot,
+    mut before: impl FnMut(usize),
+) -> BatchSummary {
+    let mut seq = 1;
+    let mut total = BatchSummary::default();
+    for i in 0..incident_files().len() {
+        before(i);
+        let records = incident_file_records(i).await;
+        let s = handle(a, &records, &mut seq, bot).await;
+        total.delivered += s.delivered;
+        total.failed += s.failed;
+        clock.advance(300_000_000);
+    }
+    a.engine().finish().await.expect("flush");
+    // Retries of anything a storm left pending are due after their backoff (≤ 60 s here).
+    for _ in 0..3 {
+        let s = a.tick(&Ready(bot), Deadline::none()).await;
+        total.delivered += s.delivered;
+        total.failed += s.failed;
+        clock.advance(60_000_000);
+    }
+    total
+}
+
+fn replies_with<'a>(replies: &'a [Message], word: &str) -> Vec<&'a Message> {
+    replies.iter().filter(|m| m.text.contains(word)).collect()
+}
+
+/// Each incident: one message, now showing RESOLVED with how long it lasted, and exactly one
+/// "Resolved" reply in its thread.
+fn assert_two_incidents_each_one_message_resolved_once(api: &SlackApi) -> Vec<(String, Message)> {
+    let posts = api.posts();
+    assert_eq!(posts.len(), 2, "one message per incident: {posts:#?}");
+    let all = serde_json::to_string(&posts.iter().map(|(_, m)| &m.blocks).collect::<Vec<_>>())
+        .expect("JSON");
+    assert!(all.contains("10.0.1.11:8080"), "{all}");
+    assert!(all.contains("shop-web"), "{all}");
+    for (ts, m) in &posts {
+        let blocks = m.blocks.to_string();
+        assert!(blocks.contains("*RESOLVED*"), "{ts}: {blocks}");
+        assert!(blocks.contains("lasted"), "{ts}: {blocks}");
+        assert!(
+            !blocks.contains("\"actions\""),
+            "no silence buttons once resolved: {blocks}"
+        );
+        assert!(m.updates >= 1, "{ts} was never edited");
+        let replies = api.replies(ts);
+        assert_eq!(
+            replies_with(&replies, "Resolved").len(),
+            1,
+            "{ts}: {replies:#?}"
+        );
+    }
+    posts
+}
+
+#[tokio::test]
+async fn one_incident_is_one_message_updated_then_resolved_in_its_thread() {
+    let api = SlackApi::start().await;
+    let bot = api.bot();
+    let (a, clock) = bot_alerter();
+    let total = run_incident(&a, &clock, &bot, |_| {}).await;
+    assert_eq!(total.failed, 0);
+    let posts = assert_two_incidents_each_one_message_resolved_once(&api);
+    let updates: u32 = posts.iter().map(|(_, m)| m.updates).sum();
+    let replies: usize = posts.iter().map(|(ts, _)| api.replies(ts).len()).sum();
+    let (post_calls, update_calls) = (api.calls("chat.postMessage"), api.calls("chat.update"));
+    assert_eq!(post_calls as usize, posts.len() + replies);
+    assert_eq!(update_calls, updates);
+    eprintln!(
+        "Web API calls for the fixture's 2 incidents: {post_calls} chat.postMessage \
+         ({replies} thread replies), {update_calls} chat.update"
+    );
+    let sent = api.bodies_text().await;
+    assert!(!sent.contains(TOKEN), "the token only goes in the header");
+}
+
+#[tokio::test]
+async fn a_429_storm_delays_but_loses_and_doubles_nothing() {
+    let api = SlackApi::start().await;
+    let bot = api.bot();
+    let (a, clock) = bot_alerter();
+    // Every call of files 3 and 4 (the firings) meets more 429s than one delivery retries.
+    let total = run_incident(&a, &clock, &bot, |i| {
+        if i == 2 || i == 3 {
+            api.rate_limit_next(4);
+        }
+    })
+    .await;
+    assert!(total.failed > 0, "the storm did fail deliveries: {total:?}");
+    assert_two_incidents_each_one_message_resolved_once(&api);
+}
+
+#[tokio::test]
+async fn a_refused_token_keeps_everything_pending_until_it_is_replaced() {
+    let api = SlackApi::start().await;
+    let (a, clock) = bot_alerter();
+    let revoked = api.bot_with("xoxb-revoked");
+    let mut seq = 1;
+    for i in 0..3 {
+        let records = incident_file_records(i).await;
+        let s = handle(&a, &records, &mut seq, &revoked).await;
+        assert_eq!(s.delivered, 0);
+        clock.advance(300_000_000);
+    }
+    assert!(api.posts().is_empty());
+    // The secret is rotated: the pending firing goes out, once, on the next check.
+    clock.advance(900_000_000);
+    let s = a.tick(&Ready(&api.bot()), Deadline::none()).await;
+    assert_eq!((s.delivered, s.rejected), (1, 0), "{s:?}");
+    assert_eq!(api.posts().len(), 1);
+}
+
+/// `n` 502s from `target` in the minute starting at `minute` (`HH:MM` on 2025-06-21).
+fn lines(target: &str, minute: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "https 2025-06-21T{minute}:{:02}.186641Z app/shop-prod/50dc6c495c0c9188 192.0.2.10:2817 {target} 0.086 0.048 0.037 502 502 0 57 \"GET https://shop.example.com:443/api/v1/cart HTTP/1.1\" \"curl/8\" - - arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-web/943f017f100becff \"Root=1-58337281-1d84f3d73c47ec4e5857725{}\" \"shop.example.com\" \"-\" 1 2025-06-21T{minute}:00.100000Z \"forward\" \"-\" \"-\" \"{target}\" \"502\" \"-\" \"-\" TID_1 \"-\" \"-\" \"-\"\n",
+                i % 60,
+                i % 10
+            )
+        })
+        .collect()
+}
+
+async fn records(name: &str, text: String) -> Vec<Vec<u8>> {
+    let sink = MemorySink::new();
+    let source = SourceId {
+        bucket: "logs".into(),
+        key: name.to_owned().into(),
+        etag: None,
+        version_id: None,
+    };
+    ingest_reader(
+        std::io::Cursor::new(text.into_bytes()),
+        source,
+        &IngestConfig::default(),
+        &sink,
+        Deadline::none(),
+    )
+    .await
+    .expect("ingest");
+    sink.take().into_iter().map(|r| r.data).collect()
+}
+
+#[tokio::test]
+async fn escalation_edits_the_message_and_replies_in_its_thread() {
+    let api = SlackApi::start().await;
+    let bot = api.bot();
+    let (a, _clock) = bot_alerter();
+    let mut seq = 1;
+    let target = "10.0.1.11:8080";
+    handle(&a, &records("a", lines(target, "22:45", 12)).await, &mut seq, &bot).await;
+    let posts = api.posts();
+    assert_eq!(posts.len(), 1);
+    let ts = posts[0].0.clone();
+    assert!(
+        posts[0].1.blocks.to_string().contains("\"actions\""),
+        "a firing message carries the silence buttons"
+    );
+    handle(&a, &records("b", lines(target, "22:46", 30)).await, &mut seq, &bot).await;
+    let posts = api.posts();
+    assert_eq!(posts.len(), 1, "still one message");
+    let blocks = posts[0].1.blocks.to_string();
+    assert!(blocks.contains("escalated"), "{blocks}");
+    assert!(blocks.contains("30 (rate unknown") || blocks.contains("*5xx:* 30"), "{blocks}");
+    let replies = api.replies(&ts);
+    assert_eq!(replies_with(&replies, "Escalated").len(), 1, "{replies:#?}");
+    // A minute later, a new crossing window: edited in place (a live update), no reply.
+    handle(&a, &records("c", lines(target, "22:48", 14)).await, &mut seq, &bot).await;
+    assert_eq!(api.posts().len(), 1);
+    assert_eq!(api.replies(&ts).len(), 1, "an update notifies nobody");
+    assert_eq!(api.posts()[0].1.updates, 2, "escalation, then the update");
+}
