@@ -225,7 +225,11 @@ impl Claim {
     /// One claim per route of `outgoing` (claimed from `id`'s ledger, whose incident message
     /// is `message`), routes in order of first appearance.
     #[must_use]
-    pub fn per_route(id: &KeyId, outgoing: Vec<Outgoing>, message: Option<PostedMessage>) -> Vec<Claim> {
+    pub fn per_route(
+        id: &KeyId,
+        outgoing: Vec<Outgoing>,
+        message: Option<PostedMessage>,
+    ) -> Vec<Claim> {
         let mut claims: Vec<Claim> = Vec::new();
         for o in outgoing {
             match claims.iter_mut().find(|c| c.route == o.route) {

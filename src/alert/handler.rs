@@ -381,7 +381,11 @@ impl<S: StateStore> Alerter<S> {
         let mut logs = Some(logs).filter(|l| !l.is_empty());
         let mut failed_logs = Vec::new();
         for route in routes {
-            let here: Vec<Claim> = claims.iter().filter(|c| c.route == route).cloned().collect();
+            let here: Vec<Claim> = claims
+                .iter()
+                .filter(|c| c.route == route)
+                .cloned()
+                .collect();
             let log_groups = if route == Route::Slack {
                 logs.take().map(group_by_load_balancer).unwrap_or_default()
             } else {

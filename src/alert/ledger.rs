@@ -336,7 +336,10 @@ mod tests {
         let now = l.claim_due(2);
         assert_eq!(now.len(), 1);
         assert_eq!(now[0].route, Route::Sns);
-        assert_eq!(now[0].notification.status, crate::notify::notification::Status::Resolved);
+        assert_eq!(
+            now[0].notification.status,
+            crate::notify::notification::Status::Resolved
+        );
         // Two updates in a row: the newer replaces the older.
         let mut l = Ledger::new(KeyKind::Target);
         l.enqueue(update.clone(), &both, 0);

@@ -13,10 +13,10 @@ use crate::alb::time::micros_to_datetime;
 use crate::alert::config::AlertConfigError;
 use crate::alert::engine::{Claim, Engine, Evaluation};
 use crate::alert::ledger::Ledger;
-use crate::notify::notifier::Route;
 use crate::alert::store::{Progress, StateStore};
 use crate::alert::window::KeyId;
 use crate::notify::notification::{Notification, Source, Status, TargetKind};
+use crate::notify::notifier::Route;
 use crate::record::KeyKind;
 
 /// `ALBWATCH_SILENCE_AFTER_SECONDS`: how long without records before a load balancer is

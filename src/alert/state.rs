@@ -501,7 +501,10 @@ impl KeyTrack {
         let Some(every) = t.update_us else {
             return false;
         };
-        let changed_at = self.announced.shown.map_or(self.announced.at_us, |s| s.at_us);
+        let changed_at = self
+            .announced
+            .shown
+            .map_or(self.announced.at_us, |s| s.at_us);
         let same = self
             .announced
             .shown
@@ -751,8 +754,14 @@ mod tests {
         // The same window and count: nothing to edit, however late.
         assert!(k.decide(&view(dated(1, 12, None)), 5 * MIN, &t).is_empty());
         // A higher count in the same window: edited again, a minute after the last edit.
-        assert!(k.decide(&view(dated(1, 15, None)), 2 * MIN + MIN / 2, &t).is_empty());
-        assert_eq!(kinds(&k.decide(&view(dated(1, 15, None)), 3 * MIN, &t)), ["update"]);
+        assert!(
+            k.decide(&view(dated(1, 15, None)), 2 * MIN + MIN / 2, &t)
+                .is_empty()
+        );
+        assert_eq!(
+            kinds(&k.decide(&view(dated(1, 15, None)), 3 * MIN, &t)),
+            ["update"]
+        );
         // Escalation still wins over an update.
         assert_eq!(
             kinds(&k.decide(&view(dated(2, 20, None)), 3 * MIN, &t)),

@@ -58,7 +58,11 @@ pub const DESTINATION_ERRORS: &[&str] = &[
 ];
 /// Web API errors of `chat.update` meaning the message is gone or can no longer be edited: a
 /// new message is posted instead.
-pub const MESSAGE_GONE: &[&str] = &["message_not_found", "cant_update_message", "edit_window_closed"];
+pub const MESSAGE_GONE: &[&str] = &[
+    "message_not_found",
+    "cant_update_message",
+    "edit_window_closed",
+];
 
 /// Why the bot could not be configured. Never contains the token.
 #[derive(Debug, thiserror::Error)]
@@ -177,10 +181,7 @@ impl SlackBot {
         }
         let api_url = api_url.trim().trim_end_matches('/');
         let parsed = reqwest::Url::parse(api_url).map_err(|_| BotConfigError::InvalidApiUrl)?;
-        let local = matches!(
-            parsed.host_str(),
-            Some("127.0.0.1" | "[::1]" | "localhost")
-        );
+        let local = matches!(parsed.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
         if !(parsed.scheme() == "https" || parsed.scheme() == "http" && local) {
             return Err(BotConfigError::InvalidApiUrl);
         }

@@ -5,14 +5,14 @@
 use serde_json::Value;
 use tracing::{info, warn};
 
-use super::notification::Notification;
 use super::bot::{BOT_TOKEN_ENV, CHANNEL_ENV, SlackBot, bot_from_env};
+use super::http::DeliveryPolicy;
+use super::notification::Notification;
 use super::notifier::{
     DeliveryError, IncidentOutcome, Notifier, NotifierUnavailable, PostedMessage, Route,
     SLACK_REJECTED_METRIC,
 };
 use super::sns::{SnsTopic, TOPIC_ARN_ENV};
-use super::http::DeliveryPolicy;
 use super::webhook::{
     SECRET_ARN_ENV, SecretSource, SlackWebhook, URL_ENV, WebhookConfigError, WebhookUrl,
     webhook_from_env,
@@ -197,10 +197,22 @@ impl Notifier for AnyNotifier {
         notifications: &[Notification],
     ) -> IncidentOutcome {
         match self {
-            Self::Bot(b) => b.notify_incident(load_balancer, message, notifications).await,
-            Self::Slack(s) => s.notify_incident(load_balancer, message, notifications).await,
-            Self::Sns(t) => t.notify_incident(load_balancer, message, notifications).await,
-            Self::Log(l) => l.notify_incident(load_balancer, message, notifications).await,
+            Self::Bot(b) => {
+                b.notify_incident(load_balancer, message, notifications)
+                    .await
+            }
+            Self::Slack(s) => {
+                s.notify_incident(load_balancer, message, notifications)
+                    .await
+            }
+            Self::Sns(t) => {
+                t.notify_incident(load_balancer, message, notifications)
+                    .await
+            }
+            Self::Log(l) => {
+                l.notify_incident(load_balancer, message, notifications)
+                    .await
+            }
         }
     }
 }

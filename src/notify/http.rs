@@ -216,7 +216,10 @@ mod tests {
 
     #[test]
     fn redact_removes_every_copy_and_ignores_an_empty_secret() {
-        assert_eq!(redact("a xoxb-1 b xoxb-1".into(), "xoxb-1"), "a <redacted> b <redacted>");
+        assert_eq!(
+            redact("a xoxb-1 b xoxb-1".into(), "xoxb-1"),
+            "a <redacted> b <redacted>"
+        );
         assert_eq!(redact("unchanged".into(), ""), "unchanged");
     }
 
@@ -226,7 +229,10 @@ mod tests {
         assert_eq!(retry_after(&h), None);
         h.insert(RETRY_AFTER, " 7 ".parse().expect("header"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().expect("header"));
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().expect("header"),
+        );
         assert_eq!(retry_after(&h), None);
     }
 

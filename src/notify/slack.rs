@@ -237,7 +237,8 @@ pub fn render_incident(load_balancer: &str, notification: &Notification) -> Valu
                 })
             })
             .collect();
-        blocks.push(json!({ "type": "actions", "block_id": SILENCE_BLOCK_ID, "elements": buttons }));
+        blocks
+            .push(json!({ "type": "actions", "block_id": SILENCE_BLOCK_ID, "elements": buttons }));
     }
     payload
 }
@@ -270,14 +271,20 @@ pub fn render_thread_reply(n: &Notification) -> Option<String> {
             format!(":large_green_circle: *Access logs flowing again* (gap {window})")
         }
         (Status::Firing, Source::LogDelivery) => {
-            format!(":warning: *Still no access logs* (since {})", style.time(&n.window_start))
+            format!(
+                ":warning: *Still no access logs* (since {})",
+                style.time(&n.window_start)
+            )
         }
         (Status::Resolved, _) => {
             let lasted = n
                 .incident_start
                 .map(|s| format!(" after {} min", (n.window_end - s).num_minutes().max(0)))
                 .unwrap_or_default();
-            format!(":large_green_circle: *Resolved*{lasted} (recovered by {})", style.time(&n.window_end))
+            format!(
+                ":large_green_circle: *Resolved*{lasted} (recovered by {})",
+                style.time(&n.window_end)
+            )
         }
         (Status::Firing, _) if n.escalation => format!(
             ":arrow_double_up: *Escalated*: {} {noun}{rate} in {window}",

@@ -113,7 +113,13 @@ pub fn render_sns(n: &Notification) -> SnsMessage {
 fn ascii_line(s: &str, max: usize) -> String {
     let mut out: String = s
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(max)
         .collect();
     if out.is_empty() {

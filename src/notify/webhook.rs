@@ -215,8 +215,8 @@ impl SlackWebhook {
         url: WebhookUrl,
         policy: DeliveryPolicy,
     ) -> Result<Self, WebhookConfigError> {
-        let client =
-            http::client().map_err(|e| WebhookConfigError::HttpClient(e.without_url().to_string()))?;
+        let client = http::client()
+            .map_err(|e| WebhookConfigError::HttpClient(e.without_url().to_string()))?;
         Ok(Self {
             client,
             url,
@@ -332,11 +332,11 @@ impl Notifier for SlackWebhook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::http::{MAX_ERROR_BODY_CHARS, MAX_RETRY_AFTER};
-    use crate::retry::RetryPolicy;
     use crate::notify::destination::{AnyNotifier, LogNotifier};
+    use crate::notify::http::{MAX_ERROR_BODY_CHARS, MAX_RETRY_AFTER};
     use crate::notify::notification::tests::sample_notification;
     use crate::notify::slack::render_payload;
+    use crate::retry::RetryPolicy;
     use std::time::Duration;
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};

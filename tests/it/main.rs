@@ -12,4 +12,5 @@ mod runtime_api;
 mod simulate;
 mod slack_api;
 mod slack_bot;
+mod sns_localstack;
 mod state_dynamodb;

@@ -35,7 +35,6 @@ struct State {
     messages: BTreeMap<String, Message>,
     calls: BTreeMap<String, u32>,
     rate_limit_next: u32,
-    refuse_with: Option<&'static str>,
 }
 
 #[derive(Clone)]
@@ -52,7 +51,13 @@ fn error(code: &str) -> ResponseTemplate {
 impl Respond for Api {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let mut s = self.0.lock().expect("lock");
-        let method = request.url.path().rsplit('/').next().unwrap_or("").to_owned();
+        let method = request
+            .url
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .to_owned();
         *s.calls.entry(method.clone()).or_default() += 1;
         if s.rate_limit_next > 0 {
             s.rate_limit_next -= 1;
@@ -64,9 +69,6 @@ impl Respond for Api {
             .and_then(|v| v.to_str().ok());
         if auth != Some(&format!("Bearer {TOKEN}")) {
             return error("invalid_auth");
-        }
-        if let Some(code) = s.refuse_with {
-            return error(code);
         }
         let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
             return error("invalid_json");
@@ -156,11 +158,6 @@ impl SlackApi {
     /// Answers the next `n` calls with `429 Retry-After: 1`.
     pub(crate) fn rate_limit_next(&self, n: u32) {
         self.state.lock().expect("lock").rate_limit_next = n;
-    }
-
-    /// Refuses every call with `code` (`None`: stop refusing).
-    pub(crate) fn refuse_with(&self, code: Option<&'static str>) {
-        self.state.lock().expect("lock").refuse_with = code;
     }
 
     /// Calls of `method` received (including refused ones).

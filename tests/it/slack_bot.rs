@@ -15,20 +15,29 @@ use albwatch::clock::ManualClock;
 use albwatch::cwlogs::LogPatterns;
 use albwatch::ingest::{Deadline, IngestConfig, MemorySink, ingest_reader};
 use albwatch::notify::bot::{SlackBot, UPDATE_INTERVAL};
-use albwatch::notify::notifier::Ready;
+use albwatch::notify::notifier::{Ready, Route};
 use albwatch::record::SourceId;
 
 use crate::alerter_slack::{event, incident_file_records, incident_files};
 use crate::slack_api::{Message, SlackApi, TOKEN};
 
 /// An alerter for a bot destination (live updates on), in memory, with a hand-moved clock.
-pub(crate) fn bot_alerter() -> (Alerter<MemoryStore>, ManualClock) {
+fn bot_alerter() -> (Alerter<MemoryStore>, ManualClock) {
+    alerter_with(&[Route::Slack], true)
+}
+
+/// An alerter queueing for `routes`, with live updates if `live`, in memory, with a
+/// hand-moved clock (silence check off).
+pub(crate) fn alerter_with(routes: &[Route], live: bool) -> (Alerter<MemoryStore>, ManualClock) {
     let clock = ManualClock::at(parse_time_us("2026-01-01T00:00:00Z").expect("time"));
     let config = AlertConfig::default();
     let store = MemoryStore::new(config.dedupe_capacity);
-    let engine = Engine::new(config, store, Arc::new(clock.clone()))
+    let mut engine = Engine::new(config, store, Arc::new(clock.clone()))
         .expect("config")
-        .with_live_updates(UPDATE_INTERVAL);
+        .with_routes(routes);
+    if live {
+        engine = engine.with_live_updates(UPDATE_INTERVAL);
+    }
     let logs = LogAlerts::new(LogAlertConfig::new(engine.config(), LogPatterns::default()));
     let silence = SilenceConfig {
         after_us: 30 * 86_400_000_000,
@@ -209,7 +218,13 @@ async fn escalation_edits_the_message_and_replies_in_its_thread() {
     let (a, _clock) = bot_alerter();
     let mut seq = 1;
     let target = "10.0.1.11:8080";
-    handle(&a, &records("a", lines(target, "22:45", 12)).await, &mut seq, &bot).await;
+    handle(
+        &a,
+        &records("a", lines(target, "22:45", 12)).await,
+        &mut seq,
+        &bot,
+    )
+    .await;
     let posts = api.posts();
     assert_eq!(posts.len(), 1);
     let ts = posts[0].0.clone();
@@ -217,16 +232,31 @@ async fn escalation_edits_the_message_and_replies_in_its_thread() {
         posts[0].1.blocks.to_string().contains("\"actions\""),
         "a firing message carries the silence buttons"
     );
-    handle(&a, &records("b", lines(target, "22:46", 30)).await, &mut seq, &bot).await;
+    handle(
+        &a,
+        &records("b", lines(target, "22:46", 30)).await,
+        &mut seq,
+        &bot,
+    )
+    .await;
     let posts = api.posts();
     assert_eq!(posts.len(), 1, "still one message");
     let blocks = posts[0].1.blocks.to_string();
     assert!(blocks.contains("escalated"), "{blocks}");
-    assert!(blocks.contains("30 (rate unknown") || blocks.contains("*5xx:* 30"), "{blocks}");
+    assert!(
+        blocks.contains("30 (rate unknown") || blocks.contains("*5xx:* 30"),
+        "{blocks}"
+    );
     let replies = api.replies(&ts);
     assert_eq!(replies_with(&replies, "Escalated").len(), 1, "{replies:#?}");
     // A minute later, a new crossing window: edited in place (a live update), no reply.
-    handle(&a, &records("c", lines(target, "22:48", 14)).await, &mut seq, &bot).await;
+    handle(
+        &a,
+        &records("c", lines(target, "22:48", 14)).await,
+        &mut seq,
+        &bot,
+    )
+    .await;
     assert_eq!(api.posts().len(), 1);
     assert_eq!(api.replies(&ts).len(), 1, "an update notifies nobody");
     assert_eq!(api.posts()[0].1.updates, 2, "escalation, then the update");
