@@ -337,6 +337,12 @@ impl<S: StateStore> Engine<S> {
         self
     }
 
+    /// Now, by the engine's wall clock (µs).
+    #[must_use]
+    pub fn now_us(&self) -> i64 {
+        self.clock.now_us()
+    }
+
     /// The routes every notification is queued for.
     #[must_use]
     pub fn routes(&self) -> &[Route] {
@@ -688,7 +694,11 @@ impl<S: StateStore> Engine<S> {
                 let mut n = notification(id, &ledger.track, decision, since, self.rule_summary());
                 n.runbook_url = self.config.runbook_url.as_ref().map(|t| t.fill(&n));
                 ledger.track.apply(&applied, progress.seen_us);
-                ledger.enqueue(n, &self.routes, now_us);
+                if ledger.is_silenced(now_us) {
+                    tracing::info!(load_balancer = %id.load_balancer, key = %id.key, status = n.status.as_str(), "silenced from Slack: not posted");
+                } else {
+                    ledger.enqueue(n, &self.routes, now_us);
+                }
             }
             let claimed = Claim::per_route(id, ledger.claim_due(now_us), ledger.message.clone());
             if ledger == before

@@ -83,6 +83,18 @@ pub struct Ledger {
     /// The Slack message of the current incident (bot destinations), until it is resolved.
     #[serde(default)]
     pub message: Option<PostedMessage>,
+    /// Silenced from Slack: nothing is queued for the key until then.
+    #[serde(default)]
+    pub silenced: Option<Silence>,
+}
+
+/// A silence set from Slack's buttons.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Silence {
+    /// Until when (wall clock, µs).
+    pub until_us: i64,
+    /// Who set it (Slack user ID).
+    pub by: String,
 }
 
 impl Ledger {
@@ -96,6 +108,7 @@ impl Ledger {
             outbox: Vec::new(),
             next_id: 0,
             message: None,
+            silenced: None,
         }
     }
 
@@ -211,6 +224,12 @@ impl Ledger {
             o.notification.samples.clear();
         }
         l
+    }
+
+    /// Whether a silence holds at `now_us` (wall clock).
+    #[must_use]
+    pub fn is_silenced(&self, now_us: i64) -> bool {
+        self.silenced.as_ref().is_some_and(|s| s.until_us > now_us)
     }
 
     /// Whether the key must be evaluated even when no record touches it: an episode, a firing

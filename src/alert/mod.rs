@@ -7,6 +7,7 @@ pub mod engine;
 pub mod handler;
 pub mod ledger;
 pub mod logs;
+pub mod mute;
 pub mod silence;
 pub mod state;
 pub mod store;

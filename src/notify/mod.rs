@@ -16,6 +16,7 @@ pub mod bot;
 pub mod console;
 pub mod destination;
 pub mod http;
+pub mod interaction;
 pub mod notification;
 pub mod notifier;
 pub mod runbook;

@@ -261,3 +261,134 @@ async fn escalation_edits_the_message_and_replies_in_its_thread() {
     assert_eq!(api.replies(&ts).len(), 1, "an update notifies nobody");
     assert_eq!(api.posts()[0].1.updates, 2, "escalation, then the update");
 }
+
+const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+/// A Slack interaction request pressing `action` on message `ts` (whose blocks are `blocks`),
+/// signed with `secret` at `timestamp`: (timestamp, signature, body).
+fn press(
+    action: &str,
+    ts: &str,
+    blocks: &serde_json::Value,
+    secret: &str,
+    timestamp: i64,
+) -> (String, String, Vec<u8>) {
+    use hmac::{Hmac, KeyInit, Mac};
+    let value = blocks
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["type"] == "actions"))
+        .map(|b| b["elements"][0]["value"].clone())
+        .expect("the message has buttons");
+    let payload = serde_json::json!({
+        "type": "block_actions",
+        "user": { "id": "U0ONCALL01" },
+        "channel": { "id": crate::slack_api::CHANNEL },
+        "message": { "ts": ts, "blocks": blocks },
+        "actions": [{ "action_id": action, "value": value }],
+    });
+    let body = format!(
+        "payload={}",
+        percent_encoding::utf8_percent_encode(
+            &payload.to_string(),
+            percent_encoding::NON_ALPHANUMERIC
+        )
+    );
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(format!("v0:{timestamp}:{body}").as_bytes());
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (
+        timestamp.to_string(),
+        format!("v0={signature}"),
+        body.into_bytes(),
+    )
+}
+
+#[tokio::test]
+async fn a_silenced_target_posts_nothing_until_the_silence_ends_and_only_slack_can_set_it() {
+    use albwatch::alert::mute;
+    use albwatch::notify::interaction::SigningSecret;
+    let api = SlackApi::start().await;
+    let bot = api.bot();
+    let (a, clock) = bot_alerter();
+    let secret = SigningSecret::new(SIGNING_SECRET).expect("secret");
+    let mut seq = 1;
+    let target = "10.0.1.11:8080";
+    handle(
+        &a,
+        &records("a", lines(target, "22:45", 12)).await,
+        &mut seq,
+        &bot,
+    )
+    .await;
+    let (ts, message) = api.posts().remove(0);
+    let now = || a.engine().now_us() / 1_000_000;
+    let call = |(t, s, b): (String, String, Vec<u8>)| {
+        let (secret, bot) = (&secret, &bot);
+        let a = &a;
+        async move { mute::handle(a.engine(), secret, Some(&t), Some(&s), &b, Some(bot)).await }
+    };
+
+    // Forged, stale or unsigned requests: 401, nothing changes.
+    let forged = press("silence_24h", &ts, &message.blocks, "not-the-secret", now());
+    assert_eq!(call(forged).await.status, 401);
+    let stale = press(
+        "silence_24h",
+        &ts,
+        &message.blocks,
+        SIGNING_SECRET,
+        now() - 301,
+    );
+    assert_eq!(call(stale).await.status, 401);
+    let (t, _, b) = press("silence_24h", &ts, &message.blocks, SIGNING_SECRET, now());
+    assert_eq!(
+        mute::handle(a.engine(), &secret, Some(&t), None, &b, Some(&bot))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(api.posts()[0].1.updates, 0, "the message is untouched");
+
+    // Signed: silenced for an hour; the message says so and offers "Unsilence".
+    let reply = call(press(
+        "silence_1h",
+        &ts,
+        &message.blocks,
+        SIGNING_SECRET,
+        now(),
+    ))
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let shown = api.posts()[0].1.blocks.to_string();
+    assert!(shown.contains("Silenced by <@U0ONCALL01>"), "{shown}");
+    assert!(shown.contains("\"unsilence\""), "{shown}");
+
+    // An escalation during the silence: no edit, no reply.
+    handle(
+        &a,
+        &records("b", lines(target, "22:46", 30)).await,
+        &mut seq,
+        &bot,
+    )
+    .await;
+    assert_eq!(api.posts().len(), 1);
+    assert_eq!(api.posts()[0].1.updates, 1, "only the silence's own edit");
+    assert!(api.replies(&ts).is_empty());
+
+    // An hour later the silence has ended: the next escalation is posted in the thread.
+    clock.advance(3_601_000_000);
+    handle(
+        &a,
+        &records("c", lines(target, "22:50", 70)).await,
+        &mut seq,
+        &bot,
+    )
+    .await;
+    let replies = api.replies(&ts);
+    assert_eq!(replies_with(&replies, "Escalated").len(), 1, "{replies:#?}");
+    assert_eq!(api.posts().len(), 1, "still one message");
+}

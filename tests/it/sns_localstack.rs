@@ -171,7 +171,10 @@ async fn each_notification_reaches_sns_once_and_a_refusing_topic_never_repeats_s
     }
     let posted = serde_json::to_string(&bodies(&hook).await).expect("JSON");
     assert_eq!(
-        (posted.matches("*FIRING*").count(), posted.matches("*RESOLVED*").count()),
+        (
+            posted.matches("*FIRING*").count(),
+            posted.matches("*RESOLVED*").count()
+        ),
         (2, 2),
         "two firings and two resolutions on Slack, never repeated: {posted}"
     );
