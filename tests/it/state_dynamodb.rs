@@ -17,6 +17,8 @@ use albwatch::alert::silence::SilenceConfig;
 use albwatch::alert::store::AnyStore;
 use albwatch::clock::{Clock, ManualClock};
 use albwatch::cwlogs::LogPatterns;
+use albwatch::notify::bot::UPDATE_INTERVAL;
+use albwatch::notify::notifier::Ready;
 use albwatch::retry::Deadline;
 use aws_config::BehaviorVersion;
 use aws_lambda_events::event::kinesis::KinesisEvent;
@@ -87,11 +89,24 @@ async fn environment(
     clock: &ManualClock,
     silence: SilenceConfig,
 ) -> Alerter<AnyStore> {
+    environment_with(table, clock, silence, false).await
+}
+
+/// [`environment`], with live updates for a bot destination if `live_updates`.
+async fn environment_with(
+    table: &str,
+    clock: &ManualClock,
+    silence: SilenceConfig,
+    live_updates: bool,
+) -> Alerter<AnyStore> {
     let config = AlertConfig::default();
     let clock: Arc<dyn albwatch::clock::Clock> = Arc::new(clock.clone());
     let store = AnyStore::from_table(Some(table), &config, Arc::clone(&clock)).await;
     assert!(matches!(store, AnyStore::Dynamo(_)));
-    let engine = Engine::new(config, store, clock).expect("config");
+    let mut engine = Engine::new(config, store, clock).expect("config");
+    if live_updates {
+        engine = engine.with_live_updates(UPDATE_INTERVAL);
+    }
     let logs = LogAlerts::new(LogAlertConfig::new(engine.config(), LogPatterns::default()));
     Alerter::with_logs(engine, logs, silence)
 }
@@ -413,4 +428,64 @@ async fn a_batch_whose_evaluation_was_lost_is_announced_by_the_scheduled_check()
     // Announced once: the next check has nothing to say.
     let again = other.tick(&webhook(&server), Deadline::none()).await;
     assert_eq!(again.delivered, 0);
+}
+
+/// A bot destination over the table: the first environment posts the incidents' messages; a
+/// fresh environment with a fresh bot client (a cold start, knowing nothing) takes over
+/// mid-incident and edits the same messages (their `ts` read from the ledgers), then resolves
+/// them in their threads.
+#[tokio::test]
+async fn a_cold_start_mid_incident_edits_the_same_messages() {
+    let Some(table) = table("a_cold_start_mid_incident_edits_the_same_messages").await else {
+        return;
+    };
+    let api = crate::slack_api::SlackApi::start().await;
+    let clock = clock();
+    let first = environment_with(&table, &clock, no_silence(), true).await;
+    let mut seq = 1;
+    let mut env = &first;
+    let fresh = environment_with(&table, &clock, no_silence(), true).await;
+    for i in 0..incident_files().len() {
+        if i == 4 {
+            env = &fresh;
+        }
+        let records = incident_file_records(i).await;
+        let (response, _) = env
+            .handle_with_summary(&event(&records, seq), &Ready(&api.bot()), Deadline::none())
+            .await;
+        assert!(response.batch_item_failures.is_empty());
+        seq += records.len() as u64;
+        clock.advance(300_000_000);
+    }
+    assert_eq!(
+        api.posts().len(),
+        2,
+        "both incidents posted before the cold start"
+    );
+    fresh.engine().finish().await.expect("flush");
+    for _ in 0..2 {
+        fresh.tick(&Ready(&api.bot()), Deadline::none()).await;
+        clock.advance(60_000_000);
+    }
+    let posts = api.posts();
+    assert_eq!(
+        posts.len(),
+        2,
+        "no new message after the cold start: {posts:#?}"
+    );
+    for (ts, m) in &posts {
+        assert!(
+            m.blocks.to_string().contains("*RESOLVED*"),
+            "{ts} edited to resolved"
+        );
+        let replies = api.replies(ts);
+        assert_eq!(
+            replies
+                .iter()
+                .filter(|r| r.text.contains("Resolved"))
+                .count(),
+            1,
+            "{replies:#?}"
+        );
+    }
 }
