@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Offline deployment checks: the SAM template lints, and both Lambda binaries build.
+# Offline deployment checks: the SAM template lints, and the Lambda binaries build.
 #
 #   scripts/check-deploy.sh          # everything
 #   scripts/check-deploy.sh lint     # cfn-lint + sam validate --lint (no credentials needed)
-#   scripts/check-deploy.sh build    # cargo lambda build --release --bin ingest --bin alerter
+#   scripts/check-deploy.sh build    # cargo lambda build --release --bin ingest --bin alerter --bin interact
 #   scripts/check-deploy.sh install  # only create the venv
 #
 # Tools live in the venv .venv/deploy (created on first use). LAMBDA_ARCH=arm64 builds for
@@ -15,7 +15,7 @@ cd "$ROOT"
 VENV="$ROOT/.venv/deploy"
 # Pinned so that a new linter release cannot turn CI red on its own; bump deliberately.
 TOOLS=(cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 ziglang==0.17.1)
-BINARIES=(ingest alerter)
+BINARIES=(ingest alerter interact)
 LAMBDA_ARCH="${LAMBDA_ARCH:-x86_64}"
 GLIBC_MAX="2.34" # glibc of the provided.al2023 runtime
 
