@@ -419,7 +419,9 @@ impl Notifier for ConsumeNotifier {
     async fn post(&self, payload: &Value) -> Result<(), DeliveryError> {
         match &self.sink {
             Sink::Post(webhook) => webhook.post(payload).await,
-            Sink::Print(OutputFormat::Json) => self.print(&format!("{payload}\n")),
+            Sink::Print(OutputFormat::Json | OutputFormat::Blocks) => {
+                self.print(&format!("{payload}\n"))
+            }
             Sink::Print(OutputFormat::Slack) => {
                 let text = payload["text"].as_str().unwrap_or_default();
                 self.print(&format!("{text}\n"))
@@ -456,6 +458,10 @@ impl Notifier for ConsumeNotifier {
                 }
                 self.print(&text)
             }
+            Sink::Print(OutputFormat::Blocks) => self.print(&format!(
+                "{}\n",
+                render_payload(load_balancer, notifications)
+            )),
             Sink::Print(OutputFormat::Slack) => {
                 let mut text =
                     format!("━━ {load_balancer}: {firing} firing, {resolved} resolved\n");

@@ -22,8 +22,10 @@ use crate::clock::SystemClock;
 use crate::cwlogs::{CwLogsError, LogsPayload, decode_awslogs_event, decode_payload};
 use crate::ingest::keys::{KeyClass, KeyFilter, classify_key};
 use crate::ingest::{Deadline, IngestConfig, MemorySink, ingest_reader};
+use crate::notify::bot::{API_URL_ENV, BotToken, DEFAULT_API_URL, SlackBot, UPDATE_INTERVAL};
+use crate::notify::http::DeliveryPolicy;
 use crate::notify::notification::{Notification, Status, group_by_load_balancer};
-use crate::notify::notifier::Notifier;
+use crate::notify::notifier::{DeliveryError, Notifier};
 use crate::notify::slack::{render_payload, render_text};
 use crate::notify::webhook::{SlackWebhook, WebhookUrl};
 use crate::record::{ForwardMode, SourceId};
@@ -37,6 +39,8 @@ pub enum OutputFormat {
     Slack,
     /// The machine form, one JSON notification per line.
     Json,
+    /// The Slack Block Kit payloads (what a webhook receives), one JSON message per line.
+    Blocks,
 }
 
 /// Options of `albwatch simulate`.
@@ -48,6 +52,24 @@ pub struct SimulateArgs {
     /// Post the messages to this Slack incoming webhook instead of only printing them.
     #[arg(long, value_name = "URL")]
     pub slack_webhook: Option<String>,
+    /// Post as a Slack bot, one message per incident, edited as it evolves (with
+    /// `--slack-channel`); best given by the environment, not on the command line.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "ALBWATCH_SLACK_BOT_TOKEN",
+        hide_env_values = true,
+        requires = "slack_channel"
+    )]
+    pub slack_token: Option<String>,
+    /// The channel ID the bot posts to (`C0123456789`).
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "ALBWATCH_SLACK_CHANNEL",
+        requires = "slack_token"
+    )]
+    pub slack_channel: Option<String>,
     /// What the ingest forwards (default: `ALBWATCH_FORWARD`, else `errors`).
     #[arg(long, value_enum)]
     pub forward: Option<Forward>,
@@ -107,6 +129,7 @@ struct Totals {
 enum Output {
     Print(OutputFormat),
     Post(SlackWebhook),
+    Bot(SlackBot),
 }
 
 /// Runs the simulation; exit status 0, or 2 when an input failed or a notification could not
@@ -130,10 +153,20 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<Totals> {
     let alert = AlertConfig::from_env()?;
     let logs = LogAlerts::new(LogAlertConfig::from_env(&alert)?);
     let store = MemoryStore::new(alert.dedupe_capacity);
-    let engine = Engine::new(alert, store, Arc::new(SystemClock))?;
-    let output = match &args.slack_webhook {
-        Some(url) => Output::Post(WebhookUrl::parse(url).and_then(SlackWebhook::new)?),
-        None => Output::Print(args.format),
+    let mut engine = Engine::new(alert, store, Arc::new(SystemClock))?;
+    let output = match (&args.slack_token, &args.slack_channel, &args.slack_webhook) {
+        (Some(token), Some(channel), _) => {
+            let api = std::env::var(API_URL_ENV).unwrap_or_else(|_| DEFAULT_API_URL.to_owned());
+            engine = engine.with_live_updates(UPDATE_INTERVAL);
+            Output::Bot(SlackBot::new(
+                BotToken::parse(token)?,
+                channel,
+                &api,
+                DeliveryPolicy::default(),
+            )?)
+        }
+        (_, _, Some(url)) => Output::Post(WebhookUrl::parse(url).and_then(SlackWebhook::new)?),
+        _ => Output::Print(args.format),
     };
 
     let (inputs, errors) = expand(&args.paths, is_simulated);
@@ -237,15 +270,33 @@ async fn announce(
     output: &Output,
     totals: &mut Totals,
 ) {
-    let evaluation = engine.evaluate_all().await;
-    for (lb, claims) in Claim::by_load_balancer(evaluation.claims) {
-        let notifications: Vec<Notification> = claims
-            .iter()
-            .flat_map(|c| c.notifications().cloned())
-            .collect();
-        let delivered = show(&lb, &notifications, output, totals).await;
-        // The in-memory store cannot fail.
-        let _ = engine.settle(&claims, delivered).await;
+    let claims = engine.evaluate_all().await.claims;
+    if let Output::Bot(bot) = output {
+        for claim in claims {
+            let notifications: Vec<Notification> = claim.notifications().cloned().collect();
+            let lb = &claim.key.load_balancer;
+            let outcome = bot
+                .notify_incident(lb, claim.message.clone(), &notifications)
+                .await;
+            let (done, rest) = notifications.split_at(outcome.delivered.min(notifications.len()));
+            count(done, totals);
+            if let Some(e) = &outcome.error {
+                eprintln!("albwatch: Slack delivery for {lb} failed: {e}");
+                totals.undelivered += rest.len() as u64;
+            }
+            // The in-memory store cannot fail.
+            let _ = engine.settle_incident(&claim, &outcome).await;
+        }
+    } else {
+        for (lb, claims) in Claim::by_load_balancer(claims) {
+            let notifications: Vec<Notification> = claims
+                .iter()
+                .flat_map(|c| c.notifications().cloned())
+                .collect();
+            let delivered = show(&lb, &notifications, output, totals).await;
+            // The in-memory store cannot fail.
+            let _ = engine.settle(&claims, delivered).await;
+        }
     }
     for (group, notifications) in group_by_load_balancer(logs.evaluate()) {
         if show(&group, &notifications, output, totals).await {
@@ -264,8 +315,8 @@ async fn show(
     let firing = notifications
         .iter()
         .filter(|n| n.status == Status::Firing)
-        .count() as u64;
-    let resolved = notifications.len() as u64 - firing;
+        .count();
+    let resolved = notifications.len() - firing;
     let delivered = match output {
         Output::Print(OutputFormat::Json) => {
             let mut out = std::io::stdout().lock();
@@ -282,24 +333,54 @@ async fn show(
             }
             out.write_all(text.as_bytes()).is_ok()
         }
-        Output::Post(webhook) => match webhook.post(&render_payload(lb, notifications)).await {
-            Ok(()) => {
-                eprintln!(
-                    "albwatch: posted {} notifications for {lb}",
-                    notifications.len()
-                );
-                true
+        Output::Print(OutputFormat::Blocks) => {
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer(&mut out, &render_payload(lb, notifications)).is_ok()
+                && out.write_all(b"\n").is_ok()
+        }
+        Output::Post(_) | Output::Bot(_) => {
+            match output.post(&render_payload(lb, notifications)).await {
+                Ok(()) => {
+                    eprintln!(
+                        "albwatch: posted {} notifications for {lb}",
+                        notifications.len()
+                    );
+                    true
+                }
+                Err(e) => {
+                    eprintln!("albwatch: Slack delivery for {lb} failed: {e}");
+                    totals.undelivered += notifications.len() as u64;
+                    false
+                }
             }
-            Err(e) => {
-                eprintln!("albwatch: Slack delivery for {lb} failed: {e}");
-                totals.undelivered += notifications.len() as u64;
-                false
-            }
-        },
+        }
     };
     if delivered {
-        totals.firing += firing;
-        totals.resolved += resolved;
+        count(notifications, totals);
     }
     delivered
+}
+
+/// Adds delivered notifications to the totals.
+fn count(delivered: &[Notification], totals: &mut Totals) {
+    let firing = delivered
+        .iter()
+        .filter(|n| n.status == Status::Firing && !n.update)
+        .count();
+    totals.firing += firing as u64;
+    totals.resolved += delivered
+        .iter()
+        .filter(|n| n.status == Status::Resolved)
+        .count() as u64;
+}
+
+impl Output {
+    /// Posts a group message (webhook or bot).
+    async fn post(&self, payload: &serde_json::Value) -> Result<(), DeliveryError> {
+        match self {
+            Self::Post(webhook) => webhook.post(payload).await,
+            Self::Bot(bot) => bot.post(payload).await,
+            Self::Print(_) => Ok(()),
+        }
+    }
 }

@@ -14,6 +14,8 @@ fn simulate_json(paths: &[&Path]) -> (Vec<serde_json::Value>, String, Option<i32
         .args(paths)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("SLACK_WEBHOOK_URL")
+        .env_remove("ALBWATCH_SLACK_BOT_TOKEN")
+        .env_remove("ALBWATCH_SLACK_CHANNEL")
         .output()
         .expect("albwatch runs");
     let rows = String::from_utf8_lossy(&out.stdout)

@@ -392,3 +392,26 @@ async fn a_silenced_target_posts_nothing_until_the_silence_ends_and_only_slack_c
     assert_eq!(replies_with(&replies, "Escalated").len(), 1, "{replies:#?}");
     assert_eq!(api.posts().len(), 1, "still one message");
 }
+
+#[tokio::test]
+async fn simulate_posts_as_the_bot_what_the_lambda_would() {
+    let api = SlackApi::start().await;
+    let url = api.url();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_albwatch"))
+            .args(["simulate", "fixtures/incident"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("SLACK_WEBHOOK_URL")
+            .env("ALBWATCH_SLACK_BOT_TOKEN", TOKEN)
+            .env("ALBWATCH_SLACK_CHANNEL", crate::slack_api::CHANNEL)
+            .env("ALBWATCH_SLACK_API_URL", url)
+            .output()
+            .expect("albwatch runs")
+    })
+    .await
+    .expect("joined");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "the token is never printed");
+    assert_two_incidents_each_one_message_resolved_once(&api);
+}
