@@ -17,8 +17,9 @@
 //! - [`cwlogs`]: CloudWatch Logs subscription payloads and the patterns that pick log events.
 //! - [`alert`]: records → per-target windows in a state store (memory or DynamoDB) → the
 //!   alert rule and each key's ledger → claimed notifications (the `alerter` Lambda); log
-//!   silence; CloudWatch Logs alerts.
-//! - [`notify`]: the notification model, its Slack and terminal renderings, and delivery.
+//!   silence; silences set from Slack (the `interact` Lambda); CloudWatch Logs alerts.
+//! - [`notify`]: the notification model, its Slack, terminal and SNS renderings, and delivery
+//!   (webhook, bot, SNS; Slack's request signatures).
 //! - [`retry`], [`clock`], [`text`], [`telemetry`]: one backoff policy and deadline; the wall
 //!   clock; cutting text; tracing.
 //! - [`cli`]: the `albwatch` subcommands (arguments and output). `src/bin/*.rs` are thin

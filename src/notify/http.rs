@@ -2,7 +2,7 @@
 //! client and its timeouts, one attempt's outcome, and the loop that retries attempts within a
 //! deadline, honouring `Retry-After`.
 //!
-//! Every text kept from a response or a transport error goes through [`redact`], so a secret
+//! Every text kept from a response or a transport error goes through `redact`, so a secret
 //! (the webhook URL, the bot token) never reaches an error or a log line.
 
 use std::future::Future;
