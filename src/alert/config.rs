@@ -3,6 +3,9 @@
 //! Every duration is in **event time** (the ALB `time` of the log entries), never wall-clock time,
 //! so a replay or a simulation of old logs gives the same notifications as the live run.
 
+use crate::notify::investigate::{
+    ATHENA_TABLE_ENV, DEFAULT_ATHENA_TABLE, LOG_LOCATION_ENV, LogLocation,
+};
 use crate::notify::runbook::{RUNBOOK_URL_ENV, RunbookTemplate};
 use crate::text::clip_chars;
 
@@ -57,6 +60,10 @@ pub struct AlertConfig {
     pub dedupe_capacity: usize,
     /// `ALBWATCH_RUNBOOK_URL`: a runbook link in every ALB notification (none by default).
     pub runbook_url: Option<RunbookTemplate>,
+    /// `ALBWATCH_LOG_LOCATION`: where the logs are, for a link to the incident's S3 folder.
+    pub log_location: Option<LogLocation>,
+    /// `ALBWATCH_ATHENA_TABLE`: the table the notification's Athena query reads.
+    pub athena_table: String,
 }
 
 impl Default for AlertConfig {
@@ -71,6 +78,8 @@ impl Default for AlertConfig {
             stale_after_seconds: 3600,
             dedupe_capacity: 100_000,
             runbook_url: None,
+            log_location: None,
+            athena_table: DEFAULT_ATHENA_TABLE.to_owned(),
         }
     }
 }
@@ -149,6 +158,15 @@ impl AlertConfig {
                     })
                 })
                 .transpose()?,
+            log_location: get(LOG_LOCATION_ENV)
+                .map(|l| {
+                    LogLocation::parse(&l).map_err(|reason| AlertConfigError::Invalid {
+                        var: LOG_LOCATION_ENV,
+                        reason,
+                    })
+                })
+                .transpose()?,
+            athena_table: get(ATHENA_TABLE_ENV).unwrap_or(d.athena_table),
         };
         config.validate()?;
         Ok(config)

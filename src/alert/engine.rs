@@ -61,6 +61,8 @@ use crate::alert::state::{Dated, Decision, KeyTrack, OpenView, Timing};
 use crate::alert::store::{Progress, RecordCounts, StateStore, StoreError};
 use crate::alert::window::{KeyId, Pending, WindowAgg};
 use crate::clock::Clock;
+use crate::notify::console::TargetGroupArn;
+use crate::notify::investigate::athena_query;
 use crate::notify::notification::{Notification, RuleSummary, Source, Status, TargetKind};
 use crate::notify::notifier::{IncidentOutcome, PostedMessage, Route};
 use crate::record::{KeyKind, Record, RecordError, RecordHeader, RecordParser};
@@ -335,6 +337,19 @@ impl<S: StateStore> Engine<S> {
     pub fn with_live_updates(mut self, every: std::time::Duration) -> Self {
         self.timing.update_us = Some(i64::try_from(every.as_micros()).unwrap_or(i64::MAX));
         self
+    }
+
+    /// Fills in the runbook, the S3 folder and the Athena query of an ALB notification.
+    fn add_links(&self, n: &mut Notification) {
+        let c = &self.config;
+        n.runbook_url = c.runbook_url.as_ref().map(|t| t.fill(n));
+        let arn = n.target_group.as_deref().and_then(TargetGroupArn::parse);
+        n.logs_url = c
+            .log_location
+            .as_ref()
+            .zip(arn)
+            .map(|(loc, arn)| loc.day_url(&arn, &n.incident_start.unwrap_or(n.window_start)));
+        n.athena_query = athena_query(n, &c.athena_table);
     }
 
     /// Now, by the engine's wall clock (µs).
@@ -692,7 +707,7 @@ impl<S: StateStore> Engine<S> {
                 let since = ledger.track.incident_start(&decision, &view);
                 let applied = decision.delivered(since);
                 let mut n = notification(id, &ledger.track, decision, since, self.rule_summary());
-                n.runbook_url = self.config.runbook_url.as_ref().map(|t| t.fill(&n));
+                self.add_links(&mut n);
                 ledger.track.apply(&applied, progress.seen_us);
                 if ledger.is_silenced(now_us) {
                     tracing::info!(load_balancer = %id.load_balancer, key = %id.key, status = n.status.as_str(), "silenced from Slack: not posted");
@@ -865,6 +880,8 @@ fn notification(
             a.paths.iter().map(|(p, n)| (p.to_string(), *n)).collect()
         }),
         runbook_url: None,
+        logs_url: None,
+        athena_query: None,
     };
     match decision {
         Decision::Update { window } => Notification {

@@ -559,6 +559,8 @@ impl LogAlerts {
             target_5xx: None,
             paths: BTreeMap::new(),
             runbook_url: None,
+            logs_url: None,
+            athena_query: None,
         }
     }
 }

@@ -170,5 +170,7 @@ fn notification(id: &KeyId, status: Status, from_us: i64, to_us: i64) -> Notific
         target_5xx: None,
         paths: std::collections::BTreeMap::new(),
         runbook_url: None,
+        logs_url: None,
+        athena_query: None,
     }
 }

@@ -74,7 +74,7 @@ impl<'a> TargetGroupArn<'a> {
     pub fn console_url(&self) -> String {
         format!(
             "{}/ec2/home?region={}#TargetGroup:targetGroupArn={}",
-            base(self.partition, self.region),
+            console_base(self.partition, self.region),
             self.region,
             self.arn
         )
@@ -84,20 +84,10 @@ impl<'a> TargetGroupArn<'a> {
     /// the EC2 console, on its monitoring tab; `None` if the id is not of that shape.
     #[must_use]
     pub fn load_balancer_url(&self, load_balancer: &str) -> Option<String> {
-        let mut parts = load_balancer.split('/');
-        let (Some("app"), Some(name), Some(id), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return None;
-        };
-        let ok = (1..=32).contains(&name.len())
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && id.len() == 16
-            && id.bytes().all(|b| b.is_ascii_hexdigit());
-        ok.then(|| {
+        is_load_balancer_id(load_balancer).then(|| {
             format!(
                 "{}/ec2/home?region={}#LoadBalancer:loadBalancerArn=arn:{}:elasticloadbalancing:{}:{}:loadbalancer/{load_balancer};tab=monitoring",
-                base(self.partition, self.region),
+                console_base(self.partition, self.region),
                 self.region,
                 self.partition,
                 self.region,
@@ -117,7 +107,23 @@ fn console_host(partition: &str) -> Option<&'static str> {
     }
 }
 
-fn base(partition: &str, region: &str) -> String {
+/// Whether `lb` is an Application Load Balancer id as the logs write it (`app/NAME/ID`).
+#[must_use]
+pub fn is_load_balancer_id(lb: &str) -> bool {
+    let mut parts = lb.split('/');
+    let (Some("app"), Some(name), Some(id), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    (1..=32).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && id.len() == 16
+        && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The console's base URL for a partition and region (`https://REGION.HOST`).
+pub(crate) fn console_base(partition: &str, region: &str) -> String {
     format!(
         "https://{region}.{}",
         console_host(partition).unwrap_or("console.aws.amazon.com")

@@ -13,7 +13,8 @@
 //! - [`sns`]: the SNS topic (subject, text, machine form, filterable attributes).
 //! - [`interaction`]: Slack's signed requests for the silence buttons, and the blocks showing a
 //!   silence.
-//! - [`console`], [`runbook`]: the links a notification carries.
+//! - [`console`], [`runbook`], [`investigate`]: the links (and the Athena query) a
+//!   notification carries.
 //!
 //! Nothing here knows about windows, records or logs: `alert` and `cwlogs` produce
 //! notifications, this module delivers them.
@@ -23,6 +24,7 @@ pub mod console;
 pub mod destination;
 pub mod http;
 pub mod interaction;
+pub mod investigate;
 pub mod notification;
 pub mod notifier;
 pub mod runbook;

@@ -99,7 +99,8 @@ pub struct Sample {
 /// JSON keys: `status`, `source`, `load_balancer`, `target`, `target_kind`, `target_group`,
 /// `window_start`, `window_end`, `count_5xx`, `requests`, `error_rate`, `status_codes`,
 /// `error_reasons`, `first_seen`, `last_seen`, `samples`, `escalation`, `update`,
-/// `incident_start`, `rule`, `target_5xx`, `paths`, `runbook_url`. Optional values are written as `null`, never omitted.
+/// `incident_start`, `rule`, `target_5xx`, `paths`, `runbook_url`, `logs_url`,
+/// `athena_query`. Optional values are written as `null`, never omitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     /// Firing or resolved.
@@ -167,6 +168,12 @@ pub struct Notification {
     /// The team's runbook for it (`ALBWATCH_RUNBOOK_URL`, filled in).
     #[serde(default)]
     pub runbook_url: Option<String>,
+    /// The S3 console folder holding the day's log objects (with `ALBWATCH_LOG_LOCATION`).
+    #[serde(default)]
+    pub logs_url: Option<String>,
+    /// An Athena query selecting exactly these failing lines.
+    #[serde(default)]
+    pub athena_query: Option<String>,
 }
 
 /// The alert rule, as a notification states it.
@@ -311,6 +318,8 @@ pub(crate) mod tests {
                 ("/api/v1/items/{id}".to_owned(), 12),
             ]),
             runbook_url: None,
+            logs_url: None,
+            athena_query: None,
         }
     }
 
@@ -327,6 +336,7 @@ pub(crate) mod tests {
         assert_eq!(
             keys,
             [
+                "athena_query",
                 "count_5xx",
                 "error_rate",
                 "error_reasons",
@@ -335,6 +345,7 @@ pub(crate) mod tests {
                 "incident_start",
                 "last_seen",
                 "load_balancer",
+                "logs_url",
                 "paths",
                 "requests",
                 "rule",

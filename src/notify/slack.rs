@@ -34,6 +34,8 @@ pub const FALLBACK_TEXT_CAP: usize = 1_000;
 pub const TOP_COUNTS: usize = 3;
 /// Longest request line or target shown, in characters, before escaping.
 pub const MAX_FIELD_CHARS: usize = 300;
+/// Longest Athena query shown, in characters (the queries built are about 450).
+pub const MAX_QUERY_CHARS: usize = 1_000;
 /// Longest user agent shown, in characters, before escaping.
 pub const MAX_USER_AGENT_CHARS: usize = 120;
 
@@ -691,6 +693,13 @@ impl Parts {
             if let Some(url) = arn.load_balancer_url(&n.load_balancer) {
                 let _ = write!(place, " · {}", style.link(&url, "load balancer monitoring"));
             }
+            if let Some(url) = &n.logs_url {
+                let _ = write!(
+                    place,
+                    " · {}",
+                    style.link(url, "the day's log objects in S3")
+                );
+            }
             details.push(format!("{} {place}", style.bold("Where:")));
         }
         if let Some(top) = top_counts(&n.status_codes, style) {
@@ -722,6 +731,13 @@ impl Parts {
                 seen(&n.first_seen),
                 style.bold("Last seen:"),
                 seen(&n.last_seen)
+            ));
+        }
+        if let Some(query) = &n.athena_query {
+            details.push(format!(
+                "{} {}",
+                style.bold("Athena:"),
+                style.code(query, MAX_QUERY_CHARS)
             ));
         }
 
