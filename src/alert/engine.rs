@@ -708,6 +708,9 @@ impl<S: StateStore> Engine<S> {
                 let applied = decision.delivered(since);
                 let mut n = notification(id, &ledger.track, decision, since, self.rule_summary());
                 self.add_links(&mut n);
+                let end_us = n.window_end.timestamp_micros();
+                let from_us = since.unwrap_or_else(|| n.window_start.timestamp_micros());
+                n.trend = ledger.track.trend(&view, from_us, end_us, t);
                 ledger.track.apply(&applied, progress.seen_us);
                 if ledger.is_silenced(now_us) {
                     tracing::info!(load_balancer = %id.load_balancer, key = %id.key, status = n.status.as_str(), "silenced from Slack: not posted");
@@ -882,6 +885,7 @@ fn notification(
         runbook_url: None,
         logs_url: None,
         athena_query: None,
+        trend: Vec::new(),
     };
     match decision {
         Decision::Update { window } => Notification {

@@ -561,6 +561,7 @@ impl LogAlerts {
             runbook_url: None,
             logs_url: None,
             athena_query: None,
+            trend: Vec::new(),
         }
     }
 }

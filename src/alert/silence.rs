@@ -172,5 +172,6 @@ fn notification(id: &KeyId, status: Status, from_us: i64, to_us: i64) -> Notific
         runbook_url: None,
         logs_url: None,
         athena_query: None,
+        trend: Vec::new(),
     }
 }

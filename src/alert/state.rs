@@ -206,12 +206,15 @@ pub struct OpenView {
     pub latest_crossing: Option<Dated>,
     /// Start of its earliest open window that crosses the rule (µs).
     pub earliest_crossing_start_us: Option<i64>,
+    /// `(start µs, 5xx)` of every open window.
+    pub counts: Vec<(i64, u64)>,
 }
 
 impl OpenView {
     /// Takes one open window into account.
     pub fn add(&mut self, window: Dated, rule: &Rule) {
         self.has_open = true;
+        self.counts.push((window.start_us, window.agg.count_5xx()));
         if !rule.crosses(&window.agg) {
             return;
         }
@@ -301,7 +304,17 @@ pub struct KeyTrack {
     pub last_traffic_end_us: Option<i64>,
     /// What was delivered.
     pub announced: Announced,
+    /// `(start µs, 5xx)` of the latest final windows with traffic, at most
+    /// [`RECENT_WINDOWS`]: the trend a notification shows.
+    #[serde(default)]
+    pub recent: Vec<(i64, u64)>,
 }
+
+/// Windows a notification's trend covers, ending with its window.
+pub const TREND_WINDOWS: usize = 15;
+/// Final windows a key remembers for its trend: more than [`TREND_WINDOWS`], as a notification
+/// may be decided a while after its window (several windows turning final at once).
+pub const RECENT_WINDOWS: usize = 60;
 
 impl KeyTrack {
     /// A key seen for the first time.
@@ -318,6 +331,7 @@ impl KeyTrack {
             closed: None,
             last_traffic_end_us: None,
             announced: Announced::default(),
+            recent: Vec::new(),
         }
     }
 
@@ -339,6 +353,10 @@ impl KeyTrack {
         self.note(&agg);
         let end_us = start_us.saturating_add(t.window_us);
         self.last_traffic_end_us = self.last_traffic_end_us.max(Some(end_us));
+        self.recent.push((start_us, agg.count_5xx()));
+        if self.recent.len() > RECENT_WINDOWS {
+            self.recent.remove(0);
+        }
         let window = Dated {
             start_us,
             end_us,
@@ -551,6 +569,41 @@ impl KeyTrack {
 }
 
 impl KeyTrack {
+    /// 5xx per window for the [`TREND_WINDOWS`] windows ending with the one ending at `end_us`
+    /// (final ones from [`KeyTrack::recent`], open ones from `open`; a window without traffic
+    /// counts 0), starting no earlier than `since_us` nor than the oldest window remembered.
+    #[must_use]
+    pub fn trend(&self, open: &OpenView, since_us: i64, end_us: i64, t: &Timing) -> Vec<u64> {
+        let w = t.window_us.max(1);
+        let count = i64::try_from(TREND_WINDOWS).unwrap_or(15);
+        let oldest = self
+            .recent
+            .iter()
+            .chain(&open.counts)
+            .map(|(s, _)| *s)
+            .min()
+            .unwrap_or(end_us);
+        let first = end_us
+            .saturating_sub(count.saturating_mul(w))
+            .max(since_us.saturating_sub(since_us.rem_euclid(w)))
+            .max(oldest);
+        let mut out = Vec::with_capacity(TREND_WINDOWS);
+        let mut start = first;
+        while start < end_us && out.len() < TREND_WINDOWS {
+            let n = self
+                .recent
+                .iter()
+                .chain(&open.counts)
+                .filter(|(s, _)| *s == start)
+                .map(|(_, n)| *n)
+                .max()
+                .unwrap_or(0);
+            out.push(n);
+            start = start.saturating_add(w);
+        }
+        out
+    }
+
     /// When the incident a decision (from [`KeyTrack::decide`], before it is applied) is about
     /// began: the start of its first crossing window.
     #[must_use]
@@ -767,6 +820,32 @@ mod tests {
             kinds(&k.decide(&view(dated(2, 20, None)), 3 * MIN, &t)),
             ["escalation"]
         );
+    }
+
+    #[test]
+    fn the_trend_joins_final_and_open_windows_fills_gaps_and_stays_bounded() {
+        let t = timing();
+        let mut k = KeyTrack::new(KeyKind::Target);
+        for m in 0..100 {
+            // Minute 97 has no traffic at all: it is not folded, and reads as 0.
+            if m != 97 {
+                k.fold(
+                    m * MIN,
+                    agg(u64::try_from(m).expect("small"), Some(1000)),
+                    &t,
+                );
+            }
+        }
+        assert_eq!(k.recent.len(), RECENT_WINDOWS);
+        let open = view(dated(100, 500, None));
+        let trend = k.trend(&open, 95 * MIN, 101 * MIN, &t);
+        assert_eq!(trend, [95, 96, 0, 98, 99, 500]);
+        let long = k.trend(&open, 0, 101 * MIN, &t);
+        assert_eq!(long.len(), TREND_WINDOWS);
+        assert_eq!(long.last(), Some(&500));
+        // Older than anything remembered: starts at the oldest window known, no made-up zeros.
+        let fresh = KeyTrack::new(KeyKind::Target);
+        assert_eq!(fresh.trend(&view(dated(7, 12, None)), 0, 8 * MIN, &t), [12]);
     }
 
     #[test]

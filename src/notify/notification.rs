@@ -100,7 +100,7 @@ pub struct Sample {
 /// `window_start`, `window_end`, `count_5xx`, `requests`, `error_rate`, `status_codes`,
 /// `error_reasons`, `first_seen`, `last_seen`, `samples`, `escalation`, `update`,
 /// `incident_start`, `rule`, `target_5xx`, `paths`, `runbook_url`, `logs_url`,
-/// `athena_query`. Optional values are written as `null`, never omitted.
+/// `athena_query`, `trend`. Optional values are written as `null`, never omitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     /// Firing or resolved.
@@ -174,6 +174,10 @@ pub struct Notification {
     /// An Athena query selecting exactly these failing lines.
     #[serde(default)]
     pub athena_query: Option<String>,
+    /// 5xx per window (of `rule.window_seconds`) up to `window_end`, oldest first, from the
+    /// incident's start at most 15 windows back (ALB firing notifications).
+    #[serde(default)]
+    pub trend: Vec<u64>,
 }
 
 /// The alert rule, as a notification states it.
@@ -320,6 +324,7 @@ pub(crate) mod tests {
             runbook_url: None,
             logs_url: None,
             athena_query: None,
+            trend: Vec::new(),
         }
     }
 
@@ -358,6 +363,7 @@ pub(crate) mod tests {
                 "target_5xx",
                 "target_group",
                 "target_kind",
+                "trend",
                 "update",
                 "window_end",
                 "window_start",
