@@ -14,21 +14,20 @@ use tracing_subscriber::EnvFilter;
 /// Default filter when neither `RUST_LOG` nor `AWS_LAMBDA_LOG_LEVEL` is set.
 const DEFAULT_FILTER: &str = "info";
 
-/// Default filter of the command line, whose stdout/stderr are for people: warnings only.
-const CLI_DEFAULT_FILTER: &str = "warn";
-
 /// Installs the global tracing subscriber for a Lambda function. Calling it again (or after
 /// another subscriber was installed) does nothing.
 pub fn init() {
-    init_with_default(DEFAULT_FILTER);
+    init_with_default(DEFAULT_FILTER, None);
 }
 
-/// Installs the subscriber for the `albwatch` command line (`RUST_LOG` still wins).
-pub fn init_cli() {
-    init_with_default(CLI_DEFAULT_FILTER);
+/// Installs the subscriber for the `albwatch` command line: `default_filter` unless `RUST_LOG`
+/// is set, colours as `--color` says.
+pub fn init_cli(default_filter: &str, colours: bool) {
+    init_with_default(default_filter, Some(colours));
 }
 
-fn init_with_default(default: &str) {
+/// `colours`: `None` for a Lambda (colours only on a terminal, never inside Lambda).
+fn init_with_default(default: &str, colours: Option<bool>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
             .ok()
@@ -51,7 +50,7 @@ fn init_with_default(default: &str) {
             .try_init()
     } else {
         builder
-            .with_ansi(!in_lambda && std::io::stderr().is_terminal())
+            .with_ansi(colours.unwrap_or(!in_lambda && std::io::stderr().is_terminal()))
             .try_init()
     };
 }

@@ -1,4 +1,5 @@
-//! Cutting text to a size without splitting a character, the one way every module does it.
+//! Cutting text to a size without splitting a character, the one way every module does it; and
+//! an error with its causes as one line.
 
 use std::borrow::Cow;
 
@@ -49,9 +50,39 @@ pub fn printable(s: &str, max: usize) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `error` and its causes on one line (`outer: inner: innermost`), each by its `Display`,
+/// a cause that repeats the text before it left out. Unlike the AWS SDK's
+/// `DisplayErrorContext`, never appends a `Debug` dump.
+#[must_use]
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !text.is_empty() && !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = e.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_chain_is_one_line_of_displays() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("dispatch failure")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "tcp connect error",
+        ));
+        assert_eq!(error_chain(&e), "dispatch failure: tcp connect error");
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -8,7 +8,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    albwatch::telemetry::init_cli();
+    albwatch::telemetry::init_cli(cli.log_filter(), cli.color.enabled());
     let exit = match &cli.command {
         Command::Parse(args) => albwatch::cli::parse::run(args),
         Command::Simulate(args) => block_on(albwatch::cli::simulate::run(args)),

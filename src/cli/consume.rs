@@ -29,15 +29,15 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use super::replay::load_aws_config;
 use super::simulate::OutputFormat;
-use crate::alert::config::AlertConfig;
 use crate::alert::engine::Engine;
 use crate::alert::handler::{Alerter, BatchSummary};
 use crate::alert::logs::{LogAlertConfig, LogAlerts};
 use crate::alert::silence::SilenceConfig;
 use crate::alert::store::AnyStore;
+use crate::cli::aws::{AwsSetupError, aws_config};
 use crate::cli::exit::Exit;
+use crate::cli::rule::RuleArgs;
 use crate::clock::{Clock, SystemClock};
 use crate::kinesis::event::cmp_sequence;
 use crate::kinesis::poller::ShardPoller;
@@ -83,12 +83,21 @@ pub struct ConsumeArgs {
     /// Output form of the notifications.
     #[arg(long, value_enum, default_value = "slack")]
     pub format: OutputFormat,
-    /// Post the messages to this Slack incoming webhook instead of printing them.
-    #[arg(long, value_name = "URL")]
+    /// Post the messages to this Slack incoming webhook instead of printing them (best given
+    /// by the environment: a webhook URL is a credential).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ALBWATCH_SLACK_WEBHOOK_URL",
+        hide_env_values = true
+    )]
     pub slack_webhook: Option<String>,
     /// Stop once every shard is caught up (for tests and one-off runs).
     #[arg(long)]
     pub once: bool,
+    /// The alert rule.
+    #[command(flatten)]
+    pub rule: RuleArgs,
 }
 
 /// Why `consume` stopped early.
@@ -97,6 +106,9 @@ pub enum ConsumeError {
     /// The alert settings or the webhook are invalid.
     #[error("{0}")]
     Config(String),
+    /// No usable AWS configuration (region, credentials).
+    #[error(transparent)]
+    Aws(#[from] AwsSetupError),
     /// Reading the stream failed.
     #[error(transparent)]
     Read(#[from] ReadError),
@@ -105,8 +117,8 @@ pub enum ConsumeError {
     Output(String),
 }
 
-/// Runs the consumer; exit status 0, or 2 on an error or when notifications were left
-/// undelivered or were rejected by Slack.
+/// Runs the consumer; exit status 0, 1 on an error, 2 on a configuration error, 3 when
+/// notifications were left undelivered or were rejected by Slack (see [`Exit`]).
 pub async fn run(args: &ConsumeArgs) -> Exit {
     let stop = stop_on_ctrl_c();
     let mut consumer = match Consumer::new(args).await {
@@ -116,7 +128,9 @@ pub async fn run(args: &ConsumeArgs) -> Exit {
     let result = consumer.run(stop).await;
     consumer.print_totals();
     match result {
-        Ok(()) if consumer.totals.undelivered > 0 || consumer.totals.rejected > 0 => Exit::Failed,
+        Ok(()) if consumer.totals.undelivered > 0 || consumer.totals.rejected > 0 => {
+            Exit::Undelivered
+        }
         Ok(()) => Exit::Success,
         Err(e) => Exit::report(&e.into()),
     }
@@ -188,7 +202,10 @@ struct Consumer {
 impl Consumer {
     async fn new(args: &ConsumeArgs) -> Result<Self, ConsumeError> {
         // As the alerter Lambda builds it: `ALBWATCH_*` rule and timings, log patterns.
-        let config = AlertConfig::from_env().map_err(|e| ConsumeError::Config(e.to_string()))?;
+        let config = args
+            .rule
+            .config()
+            .map_err(|e| ConsumeError::Config(e.to_string()))?;
         let logs = LogAlerts::new(
             LogAlertConfig::from_env(&config).map_err(|e| ConsumeError::Config(e.to_string()))?,
         );
@@ -206,7 +223,9 @@ impl Consumer {
             ),
             None => Sink::Print(args.format),
         };
-        let aws = load_aws_config(args.endpoint_url.as_deref()).await;
+        let aws = aws_config(args.endpoint_url.as_deref())
+            .await
+            .map_err(ConsumeError::Aws)?;
         let stream = StreamClient::new(
             aws_sdk_kinesis::Client::new(&aws),
             &args.stream,

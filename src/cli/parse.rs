@@ -96,7 +96,7 @@ pub fn run(args: &ParseArgs) -> Exit {
     if failed {
         Exit::Failed
     } else if args.strict && (summary.malformed > 0 || !summary.field_warnings.is_empty()) {
-        Exit::Findings
+        Exit::Failed
     } else {
         Exit::Success
     }

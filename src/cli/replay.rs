@@ -12,13 +12,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, SdkConfig};
 use serde::Serialize;
 
 use super::inputs::{Input, expand};
 use super::simulate::Forward;
 use anyhow::Context as _;
 
+use crate::cli::aws::aws_config;
 use crate::cli::exit::Exit;
 use crate::ingest::keys::{KeyClass, KeyFilter, classify_key};
 use crate::ingest::pipeline::ObjectName;
@@ -61,17 +61,6 @@ pub struct ReplayArgs {
     /// logs), or `-` for stdin.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-}
-
-/// Loads the AWS configuration once (environment, profile, instance role… as the SDK does),
-/// with the endpoint overridden when `endpoint_url` is given; otherwise `AWS_ENDPOINT_URL`
-/// applies. Shared by `replay` and `consume`.
-pub async fn load_aws_config(endpoint_url: Option<&str>) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(url) = endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    loader.load().await
 }
 
 /// Whether a file found under a directory is replayed: what the ingest Lambda would take.
@@ -128,6 +117,9 @@ pub struct ReplayTotals {
     pub files: u64,
     /// Files (or PATH arguments) that failed.
     pub failed: u64,
+    /// Whether records could not be written to the stream (a delivery failure).
+    #[serde(skip)]
+    pub undelivered: bool,
     /// Lines read.
     pub lines: u64,
     /// Entries parsed.
@@ -179,9 +171,11 @@ enum ReportLine<'a> {
     Total(&'a ReplayTotals),
 }
 
-/// Runs the replay; exit status 0, or 2 when an input failed or records could not be written.
+/// Runs the replay; exit status 0, 1 when an input failed, 3 when records could not be
+/// written (see [`Exit`]).
 pub async fn run(args: &ReplayArgs) -> Exit {
     match replay(args).await {
+        Ok(totals) if totals.undelivered => Exit::Undelivered,
         Ok(totals) if totals.failed > 0 => Exit::Failed,
         Ok(_) => Exit::Success,
         Err(error) => Exit::report(&error),
@@ -199,7 +193,16 @@ async fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayTotals> {
     config.stream_name.clone_from(&args.stream);
     match &args.stream {
         Some(stream) => {
-            let aws = load_aws_config(args.endpoint_url.as_deref()).await;
+            let aws = aws_config(args.endpoint_url.as_deref()).await?;
+            // One cheap call first: a wrong endpoint or a missing stream is one line now, not
+            // a run of retries per file.
+            aws_sdk_kinesis::Client::new(&aws)
+                .describe_stream_summary()
+                .stream_name(stream)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!(crate::text::error_chain(&e)))
+                .with_context(|| format!("cannot use stream {stream}"))?;
             replay_into(
                 args,
                 &config,
@@ -239,6 +242,7 @@ async fn replay_into<S: RecordSink>(
                     // Permanent (missing stream, access denied) or still failing after the
                     // ingest's retries: every other file would fail alike.
                     eprintln!("albwatch: stopping: records cannot be written to {destination}");
+                    totals.undelivered = true;
                     break;
                 }
             }

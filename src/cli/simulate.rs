@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 
-use crate::alert::config::AlertConfig;
 use std::sync::Arc;
 
 use crate::alert::engine::{Claim, Engine};
 use crate::alert::logs::{LogAlertConfig, LogAlerts};
 use crate::alert::store::memory::MemoryStore;
 use crate::cli::exit::Exit;
+use crate::cli::rule::RuleArgs;
 use crate::clock::SystemClock;
 use crate::cwlogs::{CwLogsError, LogsPayload, decode_awslogs_event, decode_payload};
 use crate::ingest::keys::{KeyClass, KeyFilter, classify_key};
@@ -49,8 +49,14 @@ pub struct SimulateArgs {
     /// Output form of the notifications.
     #[arg(long, value_enum, default_value = "slack")]
     pub format: OutputFormat,
-    /// Post the messages to this Slack incoming webhook instead of only printing them.
-    #[arg(long, value_name = "URL")]
+    /// Post the messages to this Slack incoming webhook instead of only printing them (best
+    /// given by the environment: a webhook URL is a credential).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ALBWATCH_SLACK_WEBHOOK_URL",
+        hide_env_values = true
+    )]
     pub slack_webhook: Option<String>,
     /// Post as a Slack bot, one message per incident, edited as it evolves (with
     /// `--slack-channel`); best given by the environment, not on the command line.
@@ -77,6 +83,9 @@ pub struct SimulateArgs {
     /// `*.json`/`*.json.gz` CloudWatch Logs payloads), or `-` for stdin.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// The alert rule.
+    #[command(flatten)]
+    pub rule: RuleArgs,
 }
 
 /// `--forward` values.
@@ -132,11 +141,12 @@ enum Output {
     Bot(SlackBot),
 }
 
-/// Runs the simulation; exit status 0, or 2 when an input failed or a notification could not
-/// be delivered.
+/// Runs the simulation; exit status 0, 1 when an input failed, 3 when a notification could not
+/// be delivered (see [`Exit`]).
 pub async fn run(args: &SimulateArgs) -> Exit {
     match simulate(args).await {
-        Ok(totals) if totals.failed > 0 || totals.undelivered > 0 => Exit::Failed,
+        Ok(totals) if totals.undelivered > 0 => Exit::Undelivered,
+        Ok(totals) if totals.failed > 0 => Exit::Failed,
         Ok(_) => Exit::Success,
         Err(error) => Exit::report(&error),
     }
@@ -150,7 +160,7 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<Totals> {
             Forward::All => ForwardMode::All,
         };
     }
-    let alert = AlertConfig::from_env()?;
+    let alert = args.rule.config()?;
     let logs = LogAlerts::new(LogAlertConfig::from_env(&alert)?);
     let store = MemoryStore::new(alert.dedupe_capacity);
     let mut engine = Engine::new(alert, store, Arc::new(SystemClock))?;

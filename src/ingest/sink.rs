@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_kinesis::config::retry::RetryConfig;
-use aws_sdk_kinesis::error::{DisplayErrorContext, SdkError};
+use aws_sdk_kinesis::error::SdkError;
 use aws_sdk_kinesis::operation::put_records::{PutRecordsError, PutRecordsOutput};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
@@ -169,7 +169,7 @@ pub fn failed_records(output: &PutRecordsOutput, sent: usize) -> Vec<RecordFailu
 fn classify(error: &SdkError<PutRecordsError>) -> SinkError {
     SinkError {
         code: error_code(error),
-        message: DisplayErrorContext(error).to_string(),
+        message: crate::text::error_chain(error),
         retryable: errors::classify(error).is_retryable(),
     }
 }

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::io::{Cursor, Read};
 use std::pin::Pin;
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use tokio::io::AsyncRead;
 use tokio_util::io::SyncIoBridge;
@@ -115,7 +115,7 @@ impl ObjectSource for S3Source {
 }
 
 fn classify(error: &SdkError<GetObjectError>) -> SourceError {
-    let message = DisplayErrorContext(error).to_string();
+    let message = crate::text::error_chain(error);
     if let SdkError::ServiceError(service) = error {
         let status = service.raw().status().as_u16();
         let code = service.err().code().unwrap_or_default().to_owned();

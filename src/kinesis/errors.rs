@@ -5,7 +5,7 @@
 //! timeouts, connection errors and unreadable responses.
 
 use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
-use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 
 /// Kinesis error codes worth retrying after a pause, besides the SDK's throttling and transient
 /// lists.
@@ -99,7 +99,7 @@ where
             };
         }
     }
-    DisplayErrorContext(error).to_string()
+    crate::text::error_chain(error)
 }
 
 #[cfg(test)]

@@ -190,7 +190,7 @@ impl SnsTopic {
             Err(e) => {
                 let status = e.raw_response().map_or(0, |r| r.status().as_u16());
                 let code = e.code().unwrap_or("").to_owned();
-                let text = aws_sdk_sns::error::DisplayErrorContext(&e).to_string();
+                let text = crate::text::error_chain(&e);
                 if DESTINATION_ERRORS.contains(&code.as_str()) {
                     Err(DeliveryError::Rejected {
                         status,

@@ -119,7 +119,7 @@ impl SecretSource for aws_sdk_secretsmanager::Client {
             .await
             .map_err(|e| WebhookConfigError::Secret {
                 secret_id: secret_id.to_owned(),
-                message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+                message: crate::text::error_chain(&e),
             })?;
         out.secret_string()
             .map(str::to_owned)

@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update,
@@ -139,13 +139,13 @@ fn item_key(pk: String, sk: String) -> HashMap<String, AttributeValue> {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
-fn backend<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
+fn backend<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug + 'static>(
     op: &'static str,
     e: SdkError<E, R>,
 ) -> StoreError {
     StoreError::Backend {
         op,
-        message: DisplayErrorContext(&e).to_string(),
+        message: crate::text::error_chain(&e),
     }
 }
 
