@@ -6,6 +6,7 @@ pub mod exit;
 pub mod generate;
 pub mod inputs;
 pub mod parse;
+pub mod progress;
 pub mod replay;
 pub mod rule;
 pub mod simulate;

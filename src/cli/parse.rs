@@ -2,7 +2,7 @@
 //! reported on stderr (buffered, the first few per field and file, then a count).
 
 use std::collections::BTreeMap;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use serde::Serialize;
 
 use super::inputs::{Input, expand, is_log_file_name};
+use super::progress::Progress;
 use crate::alb::escape::escape_bytes;
 use crate::alb::json::EntryJson;
 use crate::alb::problems::{LineProblems, TOO_LONG};
@@ -51,39 +52,30 @@ pub struct ParseSummary {
     pub bytes: u64,
 }
 
-/// Exit status: 0 ok, 1 malformed lines or field warnings under `--strict`, 2 an input could
-/// not be read.
+/// Exit status: 0 ok, 1 an input could not be read, or malformed lines or field warnings under
+/// `--strict`.
 pub fn run(args: &ParseArgs) -> Exit {
     let (inputs, errors) = expand(&args.paths, is_log_file_name);
     let mut failed = !errors.is_empty();
-    let mut err = io::BufWriter::new(io::stderr());
+    let progress = Progress::new(inputs.iter().filter_map(Input::size).sum());
     for e in &errors {
-        let _ = writeln!(err, "albwatch: {e}");
+        progress.message(&format!("albwatch: {e}"));
     }
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut summary = ParseSummary::default();
-    let progress = Progress::new(&inputs);
     for input in &inputs {
-        let result = parse_input(
-            input,
-            args.summary,
-            &mut out,
-            &mut err,
-            &mut summary,
-            &progress,
-        );
+        let result = parse_input(input, args.summary, &mut out, &mut summary, &progress);
         match result {
             Ok(()) => {}
             Err(InputFailure::Output(e)) => return output_failed(&e),
             Err(InputFailure::Input(message)) => {
-                let _ = writeln!(err, "albwatch: {message}");
+                progress.message(&format!("albwatch: {message}"));
                 failed = true;
             }
         }
     }
     progress.finish();
-    let _ = err.flush();
     if args.summary {
         let written = serde_json::to_writer(&mut out, &summary).map_err(io::Error::from);
         if let Err(e) = written.and_then(|()| out.write_all(b"\n")) {
@@ -93,9 +85,7 @@ pub fn run(args: &ParseArgs) -> Exit {
     if let Err(e) = out.flush() {
         return output_failed(&e);
     }
-    if failed {
-        Exit::Failed
-    } else if args.strict && (summary.malformed > 0 || !summary.field_warnings.is_empty()) {
+    if failed || args.strict && (summary.malformed > 0 || !summary.field_warnings.is_empty()) {
         Exit::Failed
     } else {
         Exit::Success
@@ -113,7 +103,6 @@ fn parse_input(
     input: &Input,
     summary_only: bool,
     out: &mut impl Write,
-    err: &mut impl Write,
     summary: &mut ParseSummary,
     progress: &Progress,
 ) -> Result<(), InputFailure> {
@@ -135,7 +124,7 @@ fn parse_input(
             Ok(line) => line,
             Err(too_long) => {
                 if problems.malformed(TOO_LONG) {
-                    let _ = writeln!(err, "{name}:{line_no}: {too_long}");
+                    progress.message(&format!("{name}:{line_no}: {too_long}"));
                 }
                 return ControlFlow::Continue(());
             }
@@ -149,7 +138,7 @@ fn parse_input(
                 if entry.has_field_warnings() {
                     for w in entry.field_warnings() {
                         if problems.warning(w.field) {
-                            let _ = writeln!(err, "{name}:{line_no}: warning: {w}");
+                            progress.message(&format!("{name}:{line_no}: warning: {w}"));
                         }
                     }
                 }
@@ -171,15 +160,15 @@ fn parse_input(
             }
             Err(e) => {
                 if problems.malformed(e.field) {
-                    let _ = writeln!(err, "{name}:{line_no}: {e}");
+                    progress.message(&format!("{name}:{line_no}: {e}"));
                 }
             }
         }
         ControlFlow::Continue(())
     });
-    progress.file_done(input.size().unwrap_or(0));
+    progress.input_done(input.size().unwrap_or(0));
     if let Some(hidden) = problems.hidden() {
-        let _ = writeln!(err, "{name}: {hidden}");
+        progress.message(&format!("{name}: {hidden}"));
     }
     summary.malformed += problems.malformed_total();
     for (field, n) in problems.field_warnings {
@@ -192,11 +181,9 @@ fn parse_input(
         Ok(stats) => {
             summary.bytes += stats.bytes;
             if let Some(t) = stats.trailing {
-                let _ = writeln!(
-                    err,
-                    "{name}: warning: ignored {} bytes that are not gzip after the last member (compressed byte {})",
+                progress.message(&format!("{name}: warning: ignored {} bytes that are not gzip after the last member (compressed byte {})",
                     t.bytes, t.offset
-                );
+                ));
             }
             Ok(())
         }
@@ -210,47 +197,5 @@ fn output_failed(e: &io::Error) -> Exit {
     } else {
         eprintln!("albwatch: writing output: {e}");
         Exit::Failed
-    }
-}
-
-/// A byte-based progress bar on stderr, shown only when stderr is a terminal.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    done: std::cell::Cell<u64>,
-}
-
-impl Progress {
-    fn new(inputs: &[Input]) -> Self {
-        let bar = io::stderr().is_terminal().then(|| {
-            let total = inputs.iter().filter_map(Input::size).sum();
-            let bar = indicatif::ProgressBar::new(total);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            ) {
-                bar.set_style(style);
-            }
-            bar
-        });
-        Self {
-            bar,
-            done: std::cell::Cell::new(0),
-        }
-    }
-
-    fn update(&self, in_file: u64) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(self.done.get() + in_file);
-        }
-    }
-
-    fn file_done(&self, size: u64) {
-        self.done.set(self.done.get() + size);
-        self.update(0);
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
     }
 }

@@ -309,7 +309,7 @@ fn corrupt_gzip_fails_that_file_only_after_its_good_lines() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
         err.contains("fixtures/logs/corrupt.log.gz: corrupt gzip at compressed byte"),
@@ -357,7 +357,7 @@ fn stdin_missing_files_and_directories() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no/such/file.log"));
     assert_eq!(summary(&out)["entries"], lines);
 

@@ -147,7 +147,7 @@ fn a_directory_of_renamed_logs_is_an_error_not_a_quiet_success() {
     std::fs::copy(first.path(), dir.path().join("alb-2245.log.gz")).expect("copy");
     let (rows, err, code) = simulate_json(&[dir.path()]);
     assert!(rows.is_empty());
-    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("no files this command reads"), "{err}");
     // Named on the command line, the same file is read whatever its name.
     let (_, err, code) = simulate_json(&[&dir.path().join("alb-2245.log.gz")]);
