@@ -75,14 +75,54 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse ALB access logs into NDJSON (or a summary with --summary).
+    #[command(after_help = PARSE_EXAMPLES)]
     Parse(parse::ParseArgs),
     /// Run ingest and alerter in-process on local files and print (or post) the notifications.
+    #[command(after_help = SIMULATE_EXAMPLES)]
     Simulate(simulate::SimulateArgs),
     /// Write local log files into a Kinesis stream through the ingest Lambda's code path.
+    #[command(after_help = REPLAY_EXAMPLES)]
     Replay(replay::ReplayArgs),
     /// Run the alerter Lambda's handler on a Kinesis stream and print (or post) the
     /// notifications.
+    #[command(after_help = CONSUME_EXAMPLES)]
     Consume(consume::ConsumeArgs),
     /// Write realistic synthetic ALB access logs (benchmarks, trying albwatch out).
+    #[command(after_help = GEN_EXAMPLES)]
     Gen(generate::GenArgs),
 }
+
+const PARSE_EXAMPLES: &str = "Examples:
+  albwatch parse fixtures/logs/aws-doc-examples.log          # NDJSON, one entry per line
+  albwatch parse --summary --strict logs/                    # counts; exit 1 on malformed lines
+  aws s3 cp s3://BUCKET/KEY.log.gz - | albwatch parse -      # from stdin
+
+Exit status: 0 ok; 1 an input could not be read (or --strict found problems); 2 bad arguments.";
+
+const SIMULATE_EXAMPLES: &str = "Examples:
+  albwatch simulate fixtures/                                # the shipped incident, as Slack would show it
+  albwatch simulate --min-5xx 20 --min-error-rate 0.1 logs/  # try a stricter rule on your own logs
+  albwatch simulate --format blocks fixtures/incident        # the Block Kit payloads
+  ALBWATCH_SLACK_WEBHOOK_URL=https://hooks.slack.com/... albwatch simulate fixtures/incident
+
+Exit status: 0 ok; 1 an input could not be read; 2 bad arguments or configuration; 3 a notification
+could not be delivered.";
+
+const REPLAY_EXAMPLES: &str = "Examples:
+  albwatch replay --dry-run fixtures/incident                # records built, nothing sent
+  albwatch replay --stream albwatch-alerts logs/             # into a real stream (your credentials)
+  albwatch replay --endpoint-url http://127.0.0.1:4566 --stream s fixtures/incident   # LocalStack
+
+Exit status: 0 ok; 1 an input could not be read; 2 bad arguments, no region or credentials;
+3 records could not be written.";
+
+const CONSUME_EXAMPLES: &str = "Examples:
+  albwatch consume --stream albwatch-alerts --once           # read to the tip, print, stop
+  ALBWATCH_STATE_TABLE=albwatch-state albwatch consume --stream albwatch-alerts --from latest
+
+Exit status: 0 ok; 1 the stream could not be read; 2 bad arguments, no region or credentials;
+3 a notification could not be delivered.";
+
+const GEN_EXAMPLES: &str = "Examples:
+  albwatch gen --lines 1000000 --gzip -o big.log.gz          # a busy node's file, gzip members as ALB writes
+  albwatch gen --error-rate 0.05 --targets 12 | albwatch simulate -";
