@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use crate::alert::config::AlertConfigError;
 use crate::cli::aws::AwsSetupError;
 use crate::cli::consume::ConsumeError;
+use crate::cli::history::HistoryError;
 use crate::cwlogs::patterns::PatternError;
 use crate::ingest::config::IngestConfigError;
 use crate::notify::bot::BotConfigError;
@@ -57,6 +58,7 @@ fn is_usage(error: &anyhow::Error) -> bool {
             || e.is::<IngestConfigError>()
             || e.is::<BotConfigError>()
             || e.is::<AwsSetupError>()
+            || matches!(e.downcast_ref::<HistoryError>(), Some(HistoryError::Range(_)))
             || matches!(
                 e.downcast_ref::<ConsumeError>(),
                 Some(ConsumeError::Config(_) | ConsumeError::Aws(_))

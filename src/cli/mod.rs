@@ -4,6 +4,7 @@ pub mod aws;
 pub mod consume;
 pub mod exit;
 pub mod generate;
+pub mod history;
 pub mod inputs;
 pub mod parse;
 pub mod progress;

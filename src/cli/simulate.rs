@@ -16,15 +16,21 @@ use std::sync::Arc;
 use crate::alert::engine::{Claim, Engine};
 use crate::alert::logs::{LogAlertConfig, LogAlerts};
 use crate::alert::store::memory::MemoryStore;
+use crate::cli::aws::aws_config;
 use crate::cli::exit::Exit;
+use crate::cli::history::{self, TimeRange};
+use crate::cli::progress::Progress;
 use crate::cli::rule::RuleArgs;
 use crate::clock::SystemClock;
 use crate::cwlogs::{CwLogsError, LogsPayload, decode_awslogs_event, decode_payload};
 use crate::ingest::keys::{KeyClass, KeyFilter, classify_key};
-use crate::ingest::{Deadline, IngestConfig, MemorySink, ingest_reader};
+use crate::ingest::source::s3_client;
+use crate::ingest::trigger::ObjectRef;
+use crate::ingest::{Deadline, IngestConfig, MemorySink, ObjectSource, S3Source, ingest_reader};
 use crate::notify::bot::{API_URL_ENV, BotToken, DEFAULT_API_URL, SlackBot, UPDATE_INTERVAL};
 use crate::notify::http::DeliveryPolicy;
-use crate::notify::notification::{Notification, Status, group_by_load_balancer};
+use crate::notify::investigate::LogLocation;
+use crate::notify::notification::{Notification, Status, format_time, group_by_load_balancer};
 use crate::notify::notifier::{DeliveryError, Notifier};
 use crate::notify::slack::{render_payload, render_text};
 use crate::notify::webhook::{SlackWebhook, WebhookUrl};
@@ -80,9 +86,23 @@ pub struct SimulateArgs {
     #[arg(long, value_enum)]
     pub forward: Option<Forward>,
     /// ALB log files, directories (walked for files named like ALB access logs and for
-    /// `*.json`/`*.json.gz` CloudWatch Logs payloads), or `-` for stdin.
+    /// `*.json`/`*.json.gz` CloudWatch Logs payloads), `-` for stdin, or `s3://BUCKET/PREFIX`
+    /// (the prefix the load balancer writes under, or deeper) to preview your own history.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// With `s3://`: how far back from now, e.g. `90m`, `24h`, `7d` [default: 24h].
+    #[arg(long, value_name = "DURATION", conflicts_with = "from")]
+    pub since: Option<String>,
+    /// With `s3://`: start of the time range (RFC 3339, e.g. `2025-06-21T22:00:00Z`).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// With `s3://`: end of the time range (RFC 3339) [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// With `s3://`: the S3 endpoint (e.g. LocalStack's `http://127.0.0.1:4566`); overrides
+    /// `AWS_ENDPOINT_URL`.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
     /// The alert rule.
     #[command(flatten)]
     pub rule: RuleArgs,
@@ -179,7 +199,16 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<Totals> {
         _ => Output::Print(args.format),
     };
 
-    let (inputs, errors) = expand(&args.paths, is_simulated);
+    let (s3, local): (Vec<&PathBuf>, Vec<&PathBuf>) = args
+        .paths
+        .iter()
+        .partition(|p| p.to_string_lossy().starts_with("s3://"));
+    let local: Vec<PathBuf> = local.into_iter().cloned().collect();
+    let (inputs, errors) = if local.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        expand(&local, is_simulated)
+    };
     let mut totals = Totals::default();
     for e in &errors {
         eprintln!("albwatch: {e}");
@@ -198,6 +227,29 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<Totals> {
             totals.failed += 1;
         }
         announce(&engine, &logs, &output, &mut totals).await;
+    }
+    if !s3.is_empty() {
+        let range = TimeRange::of(
+            args.since.as_deref(),
+            args.from.as_deref(),
+            args.to.as_deref(),
+            chrono::Utc::now(),
+        )?;
+        let aws = aws_config(args.endpoint_url.as_deref()).await?;
+        let client = s3_client(&aws);
+        for location in s3 {
+            let location = LogLocation::parse(&location.to_string_lossy())
+                .map_err(|reason| anyhow::anyhow!("{reason}"))?;
+            let run = S3Run {
+                client: &client,
+                ingest: &ingest,
+                sink: &sink,
+                engine: &engine,
+                logs: &logs,
+                output: &output,
+            };
+            run.simulate(&location, &range, &mut totals).await?;
+        }
     }
     engine.finish().await?;
     announce(&engine, &logs, &output, &mut totals).await;
@@ -224,8 +276,97 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<Totals> {
     Ok(totals)
 }
 
-/// Ingests one ALB log into the in-memory bus, then feeds its records to the engine. Records
-/// written before a failure are still fed (a duplicate beats a loss; the engine dedupes).
+/// What simulating an `s3://` location needs.
+struct S3Run<'a> {
+    client: &'a aws_sdk_s3::Client,
+    ingest: &'a IngestConfig,
+    sink: &'a MemorySink,
+    engine: &'a Engine<MemoryStore>,
+    logs: &'a LogAlerts,
+    output: &'a Output,
+}
+
+impl S3Run<'_> {
+    /// Lists the objects of `range` under `location` and simulates them in time order, one
+    /// evaluation per object (as the Lambda would), with a progress bar over their bytes.
+    async fn simulate(
+        &self,
+        location: &LogLocation,
+        range: &TimeRange,
+        totals: &mut Totals,
+    ) -> anyhow::Result<()> {
+        let listed = history::list(self.client, location, range).await?;
+        let prefix = &location.prefix;
+        if listed.is_empty() {
+            eprintln!(
+                "albwatch: no access-log objects under s3://{}/{prefix} from {} to {} \
+                 (expected …/AWSLogs/ACCOUNT/elasticloadbalancing/REGION/YYYY/MM/DD/…_app.….log.gz)",
+                location.bucket,
+                format_time(&range.from),
+                format_time(&range.to)
+            );
+            totals.failed += 1;
+            return Ok(());
+        }
+        let bytes: u64 = listed.iter().map(|l| l.size).sum();
+        eprintln!(
+            "albwatch: {} objects ({bytes} bytes) under s3://{}/{prefix} from {} to {}",
+            listed.len(),
+            location.bucket,
+            format_time(&range.from),
+            format_time(&range.to)
+        );
+        let source = S3Source::new(self.client.clone());
+        let progress = Progress::new(bytes);
+        for l in &listed {
+            progress.show(&l.key);
+            totals.files += 1;
+            let object = ObjectRef {
+                bucket: location.bucket.clone(),
+                key: l.key.clone(),
+                etag: None,
+                version_id: None,
+                size: Some(l.size),
+            };
+            let fed = match source.open(&object).await {
+                Ok(opened) => {
+                    let id = SourceId {
+                        bucket: object.bucket.clone().into(),
+                        key: object.key.clone().into(),
+                        etag: opened.etag.map(Into::into),
+                        version_id: opened.version_id.map(Into::into),
+                    };
+                    feed_reader(opened.body, id, self.ingest, self.sink, self.engine, totals).await
+                }
+                Err(e) => Err(anyhow::anyhow!(
+                    "s3://{}/{}: {e}",
+                    object.bucket,
+                    object.key
+                )),
+            };
+            if let Err(message) = fed {
+                progress.message(&format!("albwatch: {message:#}"));
+                totals.failed += 1;
+            }
+            progress.input_done(l.size);
+            // Printed with the bar out of the way (the announcement writes to the terminal).
+            progress.suspend(|| {
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(announce(
+                        self.engine,
+                        self.logs,
+                        self.output,
+                        totals,
+                    ));
+                });
+            });
+        }
+        progress.finish();
+        Ok(())
+    }
+}
+
+/// Ingests one ALB log into the in-memory bus, then feeds its records to the engine.
 async fn feed_alb_log(
     input: &Input,
     config: &IngestConfig,
@@ -237,10 +378,25 @@ async fn feed_alb_log(
     let reader = input.open().with_context(|| name.clone())?;
     let source = SourceId {
         bucket: "local".into(),
-        key: name.clone().into(),
+        key: name.into(),
         etag: None,
         version_id: None,
     };
+    feed_reader(reader, source, config, sink, engine, totals).await
+}
+
+/// Ingests one log read from `reader` into the in-memory bus, then feeds its records to the
+/// engine. Records written before a failure are still fed (a duplicate beats a loss; the
+/// engine dedupes).
+async fn feed_reader(
+    reader: impl std::io::Read + Send + 'static,
+    source: SourceId<'static>,
+    config: &IngestConfig,
+    sink: &MemorySink,
+    engine: &Engine<MemoryStore>,
+    totals: &mut Totals,
+) -> anyhow::Result<()> {
+    let name = source.key.to_string();
     let result = ingest_reader(reader, source, config, sink, Deadline::none()).await;
     let batch = engine.batch();
     for record in sink.take() {

@@ -10,6 +10,7 @@ mod ingest_memory;
 mod localstack;
 mod runtime_api;
 mod simulate;
+mod simulate_s3;
 mod slack_api;
 mod slack_bot;
 mod sns_localstack;
