@@ -146,7 +146,7 @@ async fn an_empty_range_says_what_it_looked_for_and_fails() {
     .await;
     assert_eq!(
         bad.status.code(),
-        Some(1),
+        Some(2),
         "{}",
         String::from_utf8_lossy(&bad.stderr)
     );
