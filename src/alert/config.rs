@@ -158,14 +158,14 @@ impl AlertConfig {
                     })
                 })
                 .transpose()?,
-            log_location: get(LOG_LOCATION_ENV)
-                .map(|l| {
-                    LogLocation::parse(&l).map_err(|reason| AlertConfigError::Invalid {
-                        var: LOG_LOCATION_ENV,
-                        reason,
+            // Only a link: a location it cannot use costs the link, never the alerts.
+            log_location: get(LOG_LOCATION_ENV).and_then(|l| {
+                LogLocation::parse(&l)
+                    .inspect_err(|reason| {
+                        tracing::warn!(var = LOG_LOCATION_ENV, reason = %reason, "no S3 links in notifications");
                     })
-                })
-                .transpose()?,
+                    .ok()
+            }),
             athena_table: get(ATHENA_TABLE_ENV).unwrap_or(d.athena_table),
         };
         config.validate()?;

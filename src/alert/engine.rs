@@ -57,7 +57,7 @@ use futures_util::StreamExt as _;
 use crate::alb::time::micros_to_datetime;
 use crate::alert::config::{AlertConfig, AlertConfigError};
 use crate::alert::ledger::{Ledger, Outgoing};
-use crate::alert::state::{Dated, Decision, KeyTrack, OpenView, Timing};
+use crate::alert::state::{Dated, Decision, Delivered, KeyTrack, OpenView, Timing};
 use crate::alert::store::{Progress, RecordCounts, StateStore, StoreError};
 use crate::alert::window::{KeyId, Pending, WindowAgg};
 use crate::clock::Clock;
@@ -711,11 +711,20 @@ impl<S: StateStore> Engine<S> {
                 let end_us = n.window_end.timestamp_micros();
                 let from_us = since.unwrap_or_else(|| n.window_start.timestamp_micros());
                 n.trend = ledger.track.trend(&view, from_us, end_us, t);
-                ledger.track.apply(&applied, progress.seen_us);
-                if ledger.is_silenced(now_us) {
+                let resolved = n.status == Status::Resolved;
+                let queued = if ledger.is_silenced(now_us) {
                     tracing::info!(load_balancer = %id.load_balancer, key = %id.key, status = n.status.as_str(), "silenced from Slack: not posted");
+                    if resolved {
+                        // The next incident gets a message of its own.
+                        ledger.message = None;
+                    }
+                    false
                 } else {
-                    ledger.enqueue(n, &self.routes, now_us);
+                    ledger.enqueue(n, &self.routes, now_us)
+                };
+                // A live update not queued shows nothing new: the next one is still due.
+                if queued || !matches!(applied, Delivered::Updated { .. }) {
+                    ledger.track.apply(&applied, progress.seen_us);
                 }
             }
             let claimed = Claim::per_route(id, ledger.claim_due(now_us), ledger.message.clone());

@@ -418,15 +418,15 @@ impl<S: StateStore> Alerter<S> {
                     Sent::Retry => failed_logs.push(group_name),
                     // Pending in memory, announced again by the next evaluation; retrying the
                     // records cannot help.
-                    Sent::Rejected => notifiers.invalidate(),
+                    Sent::Rejected => notifiers.invalidate(route),
                 }
             }
         }
         failed_logs
     }
 
-    /// One message per load balancer (webhook, SNS, log): live updates, which only an
-    /// incident message can show, are confirmed without a post.
+    /// One message per load balancer (webhook, log), or per key (SNS): live updates, which only
+    /// an incident message can show, are confirmed without a post.
     async fn deliver_grouped<P: NotifierSource>(
         &self,
         notifier: &P::Notifier,
@@ -435,7 +435,17 @@ impl<S: StateStore> Alerter<S> {
         notifiers: &P,
         summary: &mut BatchSummary,
     ) {
-        for (lb, group) in Claim::by_load_balancer(claims) {
+        // SNS publishes each notification on its own: one key at a time, so a failure never
+        // publishes another key's notifications again.
+        let groups = if route == Route::Sns {
+            claims
+                .into_iter()
+                .map(|c| (c.key.load_balancer.to_string(), vec![c]))
+                .collect()
+        } else {
+            Claim::by_load_balancer(claims)
+        };
+        for (lb, group) in groups {
             let notifications: Vec<Notification> = group
                 .iter()
                 .flat_map(|c| c.notifications().filter(|n| !n.update).cloned())
@@ -454,7 +464,7 @@ impl<S: StateStore> Alerter<S> {
                 }
                 Sent::Retry => self.release(&group).await,
                 Sent::Rejected => {
-                    notifiers.invalidate();
+                    notifiers.invalidate(route);
                     self.release(&group).await;
                 }
             }
@@ -484,7 +494,7 @@ impl<S: StateStore> Alerter<S> {
             if let Some(e) = &outcome.error
                 && matches!(account(route, lb, rest, Err(e), summary), Sent::Rejected)
             {
-                notifiers.invalidate();
+                notifiers.invalidate(route);
             }
             if let Err(e) = self.engine.settle_incident(&claim, &outcome).await {
                 error!(load_balancer = %lb, key = %claim.key.key, error = %e, "incident message not recorded in the state store");

@@ -119,11 +119,15 @@ impl Ledger {
     /// route: a firing one replaces it, and a live update replaces only an update (an update
     /// never hides an announcement; it is dropped instead, as the announcement will show the
     /// state).
-    pub fn enqueue(&mut self, notification: Notification, routes: &[Route], now_us: i64) {
+    ///
+    /// Returns whether it was queued on any route.
+    pub fn enqueue(&mut self, notification: Notification, routes: &[Route], now_us: i64) -> bool {
+        let mut queued = false;
         for &route in routes {
             if notification.update && route != Route::Slack {
                 continue;
             }
+            let mut notification = notification.clone();
             if notification.status == Status::Firing
                 && let Some(i) = self.outbox.iter().rposition(|o| o.route == route)
                 && self.outbox[i].unclaimed_firing(route, now_us)
@@ -131,7 +135,9 @@ impl Ledger {
                 if notification.update && !self.outbox[i].notification.update {
                     continue;
                 }
-                self.outbox.remove(i);
+                // An escalation still waiting stays announced as one.
+                let replaced = self.outbox.remove(i);
+                notification.escalation |= replaced.notification.escalation;
             }
             if self.outbox.len() >= MAX_OUTBOX {
                 let dropped = self.outbox.remove(0);
@@ -144,14 +150,16 @@ impl Ledger {
             }
             self.outbox.push(Outgoing {
                 id: self.next_id,
-                notification: notification.clone(),
+                notification,
                 attempts: 0,
                 next_attempt_us: now_us,
                 claimed_until_us: 0,
                 route,
             });
             self.next_id += 1;
+            queued = true;
         }
+        queued
     }
 
     /// Claims the notifications due at `now_us`, in order, stopping on each route at the first

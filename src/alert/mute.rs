@@ -19,6 +19,10 @@ use crate::notify::bot::SlackBot;
 use crate::notify::interaction::{self, SigningSecret, blocks_after};
 use crate::notify::notifier::PostedMessage;
 use crate::record::KeyKind;
+use crate::retry::Deadline;
+
+/// How long editing the message may take: Slack wants the interaction answered within 3 s.
+pub const EDIT_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What to answer Slack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +98,8 @@ pub async fn handle<S: StateStore>(
         };
         let blocks = blocks_after(&pressed, until_us.map(|u| u / 1_000_000));
         let payload = serde_json::json!({ "blocks": blocks });
+        // Slack wants the answer within 3 s: the edit gets what is left of that.
+        let bot = bot.with_deadline(Deadline::after(EDIT_BUDGET));
         if let Err(e) = bot.update_message(&message, &payload).await {
             // The silence holds; only its note on the message is missing.
             tracing::warn!(error = %e, "silence recorded, but the message could not be edited");

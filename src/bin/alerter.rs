@@ -79,8 +79,10 @@ impl NotifierSource for Notifiers {
         Ok(notifier.with_deadline(deadline))
     }
 
-    fn invalidate(&self) {
-        if let Ok(mut cell) = self.slack.try_lock() {
+    fn invalidate(&self, route: Route) {
+        if route == Route::Slack
+            && let Ok(mut cell) = self.slack.try_lock()
+        {
             *cell = None;
         }
     }

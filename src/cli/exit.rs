@@ -58,7 +58,10 @@ fn is_usage(error: &anyhow::Error) -> bool {
             || e.is::<IngestConfigError>()
             || e.is::<BotConfigError>()
             || e.is::<AwsSetupError>()
-            || matches!(e.downcast_ref::<HistoryError>(), Some(HistoryError::Range(_)))
+            || matches!(
+                e.downcast_ref::<HistoryError>(),
+                Some(HistoryError::Range(_))
+            )
             || matches!(
                 e.downcast_ref::<ConsumeError>(),
                 Some(ConsumeError::Config(_) | ConsumeError::Aws(_))

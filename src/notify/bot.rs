@@ -263,20 +263,51 @@ impl SlackBot {
     }
 
     /// One call of `method` with `body`, retried within the deadline; the answer when `ok`.
+    ///
+    /// Slack refusing the message itself (not the token or channel: `invalid_blocks`,
+    /// `msg_too_long`…) is answered by sending it again as plain text without its blocks, so a
+    /// message Slack dislikes never blocks the incident's later notifications.
     async fn call(&self, method: &str, body: &Value) -> Result<Value, DeliveryError> {
+        match self.call_once(method, body).await {
+            Err(DeliveryError::Rejected { status, body: code })
+                if !DESTINATION_ERRORS.contains(&code.as_str())
+                    && !MESSAGE_GONE.contains(&code.as_str())
+                    && body.get("blocks").is_some() =>
+            {
+                warn!(method, status, error = %code, "Slack refused the message's blocks; sending its text alone");
+                let mut plain = body.clone();
+                if let Some(fields) = plain.as_object_mut() {
+                    fields.remove("blocks");
+                }
+                self.call_once(method, &plain).await
+            }
+            other => other,
+        }
+    }
+
+    async fn call_once(&self, method: &str, body: &Value) -> Result<Value, DeliveryError> {
         let deadline = self
             .deadline
             .unwrap_or_else(|| Instant::now() + self.policy.default_budget);
         let url = format!("{}/{method}", self.api_url);
+        // A new message must not be posted twice: after a timeout or a server error it may
+        // already be in the channel, so it is tried again only on the ledger's schedule.
+        let posts = method == "chat.postMessage";
         let answer = http::retry_until(&self.policy, deadline, method, |timeout| {
-            self.attempt(&url, body, timeout)
+            self.attempt(&url, body, timeout, posts)
         })
         .await?;
         debug!(method, "Slack Web API call done");
         Ok(answer)
     }
 
-    async fn attempt(&self, url: &str, body: &Value, timeout: Duration) -> Outcome<Value> {
+    async fn attempt(
+        &self,
+        url: &str,
+        body: &Value,
+        timeout: Duration,
+        posts: bool,
+    ) -> Outcome<Value> {
         let secret = self.token.expose_secret();
         let sent = self
             .client
@@ -286,25 +317,27 @@ impl SlackBot {
             .json(body)
             .send()
             .await;
+        // Retry, unless this posts a message and Slack may have received it.
+        let maybe_landed = |failure: AttemptFailure, retry_after| {
+            let surely_not_sent = matches!(failure, AttemptFailure::Connect(_));
+            if posts && !surely_not_sent {
+                Outcome::Stop(failure)
+            } else {
+                Outcome::Retry {
+                    failure,
+                    retry_after,
+                }
+            }
+        };
         let response = match sent {
             Ok(r) => r,
-            Err(e) => {
-                return Outcome::Retry {
-                    failure: http::classify(e, secret),
-                    retry_after: None,
-                };
-            }
+            Err(e) => return maybe_landed(http::classify(e, secret), None),
         };
         let status = response.status();
         let retry_after = http::retry_after(response.headers());
         let bytes = match http::body(response).await {
             Ok(b) => b,
-            Err(e) => {
-                return Outcome::Retry {
-                    failure: http::classify(e, secret),
-                    retry_after: None,
-                };
-            }
+            Err(e) => return maybe_landed(http::classify(e, secret), None),
         };
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Outcome::Retry {
@@ -313,13 +346,11 @@ impl SlackBot {
             };
         }
         if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-            return Outcome::Retry {
-                failure: AttemptFailure::Status {
-                    status: status.as_u16(),
-                    body: http::error_text(&bytes, secret),
-                },
-                retry_after,
+            let failure = AttemptFailure::Status {
+                status: status.as_u16(),
+                body: http::error_text(&bytes, secret),
             };
+            return maybe_landed(failure, retry_after);
         }
         let answer: Option<Value> = serde_json::from_slice(&bytes).ok();
         match answer {

@@ -85,6 +85,9 @@ pub(crate) enum Outcome<T> {
         failure: AttemptFailure,
         retry_after: Option<Duration>,
     },
+    /// Failed in a way another attempt now could double (the call may have taken effect):
+    /// give up, and leave the retry to the caller's own schedule.
+    Stop(AttemptFailure),
 }
 
 /// Runs `attempt` (given the time it may take) until it delivers, is rejected, the attempts
@@ -123,6 +126,7 @@ where
                 last = failure;
                 retry_after
             }
+            Outcome::Stop(failure) => return Err(give_up(what, attempts, failure)),
         };
         if attempts >= policy.retry.max_attempts {
             return Err(give_up(what, attempts, last));
@@ -171,14 +175,12 @@ pub(crate) async fn body(mut response: reqwest::Response) -> reqwest::Result<Vec
     Ok(bytes)
 }
 
-/// A body as short, printable text with `secret` removed.
+/// A body as short, printable text with `secret` removed (before cutting, so no part of it
+/// survives a cut).
 pub(crate) fn error_text(bytes: &[u8], secret: &str) -> String {
-    let text = String::from_utf8_lossy(bytes);
+    let text = redact(String::from_utf8_lossy(bytes).into_owned(), secret);
     // One more than the limit: the last character kept is the ellipsis when cut.
-    redact(
-        printable(text.trim(), MAX_ERROR_BODY_CHARS + 1).into_owned(),
-        secret,
-    )
+    printable(text.trim(), MAX_ERROR_BODY_CHARS + 1).into_owned()
 }
 
 /// What a transport error says (with its causes), `secret` removed, as an attempt failure.

@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::console::{TargetGroupArn, console_base, is_load_balancer_id};
 use super::notification::{Notification, Source, TargetKind};
@@ -46,13 +47,8 @@ impl LogLocation {
             return Err(format!("{bucket:?} is not an S3 bucket name"));
         }
         let prefix = prefix.trim_matches('/');
-        let prefix_ok = prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!-_.*'()/".contains(&b));
-        if !prefix_ok {
-            return Err(format!(
-                "prefix {prefix:?} has characters the links cannot carry"
-            ));
+        if prefix.chars().any(char::is_control) {
+            return Err(format!("prefix {prefix:?} has control characters"));
         }
         Ok(Self {
             bucket: bucket.to_owned(),
@@ -64,11 +60,13 @@ impl LogLocation {
     /// region.
     #[must_use]
     pub fn day_url(&self, arn: &TargetGroupArn<'_>, day: &DateTime<Utc>) -> String {
-        let prefix = if self.prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", self.prefix)
-        };
+        // Any other character of the prefix is percent-encoded; `/` stays.
+        let prefix: String = self
+            .prefix
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("{}/", utf8_percent_encode(s, NON_ALPHANUMERIC)))
+            .collect();
         format!(
             "{}/s3/buckets/{}?region={}&prefix={prefix}AWSLogs/{}/elasticloadbalancing/{}/{}/",
             console_base(arn.partition, arn.region),
@@ -149,12 +147,16 @@ mod tests {
             bare.day_url(&arn, &day)
                 .contains("&prefix=AWSLogs/123456789012/")
         );
+        let odd = LogLocation::parse("s3://shop-logs/a b/<x>=").expect("any printable prefix");
+        assert!(
+            odd.day_url(&arn, &day)
+                .contains("&prefix=a%20b/%3Cx%3E%3D/AWSLogs/")
+        );
         for bad in [
             "shop-logs/prod",
             "s3://Shop_Logs/x",
             "s3://ab",
-            "s3://logs/a b",
-            "s3://logs/<x>",
+            "s3://logs/a\nb",
         ] {
             assert!(LogLocation::parse(bad).is_err(), "{bad}");
         }

@@ -138,9 +138,9 @@ pub trait NotifierSource: Sync {
         deadline: crate::retry::Deadline,
     ) -> impl Future<Output = Result<Self::Notifier, NotifierUnavailable>> + Send;
 
-    /// Slack refused the destination (revoked webhook, archived channel): build the notifier
-    /// again next time, re-reading its secret, which may have been rotated since.
-    fn invalidate(&self) {}
+    /// The destination of `route` refused (revoked webhook, archived channel): build its
+    /// notifier again next time, re-reading its secret, which may have been rotated since.
+    fn invalidate(&self, _route: Route) {}
 }
 
 /// A notifier that is always there (the CLI, tests), as a [`NotifierSource`]; the deadline is

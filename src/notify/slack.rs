@@ -218,11 +218,13 @@ pub fn silence_value(load_balancer: &str, key: &str) -> Option<String> {
 }
 
 /// A bot's message for one incident: [`render_payload`] of its latest notification, with the
-/// silence buttons while it fires (when the key fits in a button value).
+/// silence buttons while an ALB key fires (when the key fits in a button value).
 #[must_use]
 pub fn render_incident(load_balancer: &str, notification: &Notification) -> Value {
     let mut payload = render_payload(load_balancer, std::slice::from_ref(notification));
-    let value = silence_value(load_balancer, &notification.target);
+    // Only an ALB key's ledger is named by its load balancer and target.
+    let value = silence_value(load_balancer, &notification.target)
+        .filter(|_| notification.source == Source::Alb);
     if notification.status == Status::Firing
         && let Some(value) = value
         && let Some(blocks) = payload.get_mut("blocks").and_then(Value::as_array_mut)
@@ -1199,6 +1201,30 @@ mod tests {
         assert!(slack_len(&t) <= 15);
         let t = truncate_mrkdwn("abcdefghijklm `x`", 16);
         assert_eq!(t.matches('`').count() % 2, 0);
+    }
+
+    #[test]
+    fn only_a_firing_alb_key_gets_silence_buttons() {
+        let has_buttons = |n: &Notification| {
+            blocks(&render_incident("app/shop/1", n))
+                .iter()
+                .any(|b| b["type"] == "actions")
+        };
+        let n = sample_notification("app/shop/1", "10.0.1.11:8080");
+        assert!(has_buttons(&n));
+        let resolved = Notification {
+            status: Status::Resolved,
+            ..n.clone()
+        };
+        assert!(!has_buttons(&resolved));
+        let silent_logs = Notification {
+            source: Source::LogDelivery,
+            ..n
+        };
+        assert!(
+            !has_buttons(&silent_logs),
+            "its ledger key is not its target"
+        );
     }
 
     #[test]

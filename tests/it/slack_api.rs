@@ -35,6 +35,8 @@ struct State {
     messages: BTreeMap<String, Message>,
     calls: BTreeMap<String, u32>,
     rate_limit_next: u32,
+    fail_next_with: Option<u16>,
+    refuse_blocks: bool,
 }
 
 #[derive(Clone)]
@@ -63,6 +65,9 @@ impl Respond for Api {
             s.rate_limit_next -= 1;
             return ResponseTemplate::new(429).insert_header("Retry-After", "1");
         }
+        if let Some(status) = s.fail_next_with.take() {
+            return ResponseTemplate::new(status).set_body_string("upstream_error");
+        }
         let auth = request
             .headers
             .get("authorization")
@@ -73,6 +78,9 @@ impl Respond for Api {
         let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
             return error("invalid_json");
         };
+        if s.refuse_blocks && body.get("blocks").is_some() {
+            return error("invalid_blocks");
+        }
         let channel = body["channel"].as_str().unwrap_or_default();
         if channel != CHANNEL {
             return error("channel_not_found");
@@ -158,6 +166,17 @@ impl SlackApi {
     /// Answers the next `n` calls with `429 Retry-After: 1`.
     pub(crate) fn rate_limit_next(&self, n: u32) {
         self.state.lock().expect("lock").rate_limit_next = n;
+    }
+
+    /// Answers the next call with HTTP `status` (a server error).
+    pub(crate) fn fail_next_with(&self, status: u16) {
+        self.state.lock().expect("lock").fail_next_with = Some(status);
+    }
+
+    /// Refuses every message with blocks (`invalid_blocks`), as Slack does with blocks it
+    /// cannot render.
+    pub(crate) fn refuse_blocks(&self) {
+        self.state.lock().expect("lock").refuse_blocks = true;
     }
 
     /// Calls of `method` received (including refused ones).

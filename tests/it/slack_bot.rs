@@ -180,10 +180,15 @@ async fn a_refused_token_keeps_everything_pending_until_it_is_replaced() {
 
 /// `n` 502s from `target` in the minute starting at `minute` (`HH:MM` on 2025-06-21).
 fn lines(target: &str, minute: &str, n: usize) -> String {
+    lines_with(target, minute, n, 502)
+}
+
+/// `n` requests answered `status` by `target` in the minute starting at `minute`.
+fn lines_with(target: &str, minute: &str, n: usize, status: u16) -> String {
     (0..n)
         .map(|i| {
             format!(
-                "https 2025-06-21T{minute}:{:02}.186641Z app/shop-prod/50dc6c495c0c9188 192.0.2.10:2817 {target} 0.086 0.048 0.037 502 502 0 57 \"GET https://shop.example.com:443/api/v1/cart HTTP/1.1\" \"curl/8\" - - arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-web/943f017f100becff \"Root=1-58337281-1d84f3d73c47ec4e5857725{}\" \"shop.example.com\" \"-\" 1 2025-06-21T{minute}:00.100000Z \"forward\" \"-\" \"-\" \"{target}\" \"502\" \"-\" \"-\" TID_1 \"-\" \"-\" \"-\"\n",
+                "https 2025-06-21T{minute}:{:02}.186641Z app/shop-prod/50dc6c495c0c9188 192.0.2.10:2817 {target} 0.086 0.048 0.037 {status} {status} 0 57 \"GET https://shop.example.com:443/api/v1/cart HTTP/1.1\" \"curl/8\" - - arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-web/943f017f100becff \"Root=1-58337281-1d84f3d73c47ec4e5857725{}\" \"shop.example.com\" \"-\" 1 2025-06-21T{minute}:00.100000Z \"forward\" \"-\" \"-\" \"{target}\" \"{status}\" \"-\" \"-\" TID_1 \"-\" \"-\" \"-\"\n",
                 i % 60,
                 i % 10
             )
@@ -414,4 +419,93 @@ async fn simulate_posts_as_the_bot_what_the_lambda_would() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains(TOKEN), "the token is never printed");
     assert_two_incidents_each_one_message_resolved_once(&api);
+}
+
+#[tokio::test]
+async fn an_incident_resolved_during_a_silence_leaves_the_next_one_a_message_of_its_own() {
+    use albwatch::alert::mute;
+    use albwatch::notify::interaction::SigningSecret;
+    let api = SlackApi::start().await;
+    let bot = api.bot();
+    let (a, clock) = bot_alerter();
+    let secret = SigningSecret::new(SIGNING_SECRET).expect("secret");
+    let mut seq = 1;
+    let target = "10.0.1.11:8080";
+    handle(
+        &a,
+        &records("a", lines(target, "22:45", 12)).await,
+        &mut seq,
+        &bot,
+    )
+    .await;
+    let (ts, message) = api.posts().remove(0);
+    let now = a.engine().now_us() / 1_000_000;
+    let (t, sig, body) = press("silence_1h", &ts, &message.blocks, SIGNING_SECRET, now);
+    let reply = mute::handle(a.engine(), &secret, Some(&t), Some(&sig), &body, Some(&bot)).await;
+    assert_eq!(reply.status, 200);
+    // Healthy traffic until the incident resolves, silently.
+    for minute in [
+        "22:46", "22:47", "22:48", "22:49", "22:50", "22:51", "23:05",
+    ] {
+        let ok = lines_with(target, minute, 40, 200);
+        handle(&a, &records(minute, ok).await, &mut seq, &bot).await;
+    }
+    assert_eq!(api.posts().len(), 1);
+    assert!(api.replies(&ts).is_empty(), "nothing posted while silenced");
+    // The silence ends; a new incident.
+    clock.advance(3_601_000_000);
+    handle(
+        &a,
+        &records("b", lines(target, "23:10", 12)).await,
+        &mut seq,
+        &bot,
+    )
+    .await;
+    let posts = api.posts();
+    assert_eq!(
+        posts.len(),
+        2,
+        "a new message for the new incident: {posts:#?}"
+    );
+    assert!(api.replies(&ts).is_empty(), "the old thread is left alone");
+}
+
+#[tokio::test]
+async fn a_new_message_is_not_posted_twice_and_refused_blocks_fall_back_to_text() {
+    let api = SlackApi::start().await;
+    let bot = api.bot();
+    let (a, clock) = bot_alerter();
+    let mut seq = 1;
+    // A server error on chat.postMessage: the message may have landed, so no second attempt
+    // in this invocation; it stays pending and goes out once on the next check.
+    api.fail_next_with(500);
+    let s = handle(
+        &a,
+        &records("a", lines("10.0.1.11:8080", "22:45", 12)).await,
+        &mut seq,
+        &bot,
+    )
+    .await;
+    assert_eq!((s.delivered, s.failed), (0, 1), "{s:?}");
+    assert_eq!(api.calls("chat.postMessage"), 1);
+    clock.advance(60_000_000);
+    let s = a.tick(&Ready(&bot), Deadline::none()).await;
+    assert_eq!(s.delivered, 1, "{s:?}");
+    assert_eq!(api.posts().len(), 1);
+    // Slack refuses the blocks of a message: it goes out as text rather than never.
+    api.refuse_blocks();
+    handle(
+        &a,
+        &records("b", lines("10.0.1.12:8080", "22:46", 12)).await,
+        &mut seq,
+        &bot,
+    )
+    .await;
+    let posts = api.posts();
+    assert_eq!(posts.len(), 2, "{posts:#?}");
+    assert!(
+        posts
+            .iter()
+            .any(|(_, m)| m.blocks.is_null() && m.text.contains("10.0.1.12:8080"))
+    );
 }

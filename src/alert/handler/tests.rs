@@ -233,7 +233,7 @@ impl<'a> NotifierSource for Counting<'a> {
         Ok(self.notifier)
     }
 
-    fn invalidate(&self) {
+    fn invalidate(&self, _: Route) {
         *self.invalidated.lock().expect("lock") += 1;
     }
 }

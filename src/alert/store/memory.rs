@@ -202,7 +202,8 @@ impl StateStore for MemoryStore {
                 inner.windows.remove(key);
             }
         }
-        if ledger.is_active() || windows_left {
+        // A silence is kept too: it may be set on a key with nothing else to remember.
+        if ledger.is_active() || windows_left || ledger.silenced.is_some() {
             inner.ledgers.insert(
                 key.clone(),
                 Versioned {
