@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use crate::decode::DecodeOptions;
-use crate::ingest::keys::{KeyFilter, PREFIX_ENV, SUFFIX_ENV};
+use crate::ingest::keys::{
+    ALLOWED_ACCOUNTS_ENV, AllowedAccounts, KeyFilter, LogPrefix, PREFIX_ENV, SUFFIX_ENV,
+};
 use crate::record::ForwardMode;
 use crate::retry::RetryPolicy;
 
@@ -62,7 +64,8 @@ pub struct IngestConfig {
     pub forward: ForwardMode,
     /// Largest record, data + partition key (`ALBWATCH_MAX_RECORD_BYTES`).
     pub max_record_bytes: usize,
-    /// Which object keys are processed (`ALBWATCH_KEY_PREFIX`, `ALBWATCH_KEY_SUFFIX`).
+    /// Which object keys are processed (`ALBWATCH_KEY_PREFIX`, `ALBWATCH_KEY_SUFFIX`,
+    /// `ALBWATCH_ALLOWED_ACCOUNTS`).
     pub key_filter: KeyFilter,
     /// Memory budget of the chunker's per-key state (buffered entries, tallies, keys); past
     /// it the least recently seen keys are cut into records and forgotten (see
@@ -108,8 +111,9 @@ impl IngestConfig {
     /// [`KeyFilter`]); unset or empty variables keep their defaults.
     ///
     /// # Errors
-    /// A forward mode other than `errors`/`all`, or a record size that is not an integer in
-    /// [`MIN_RECORD_BYTES`]`..=`[`KINESIS_MAX_RECORD_BYTES_LIMIT`].
+    /// A forward mode other than `errors`/`all`, a record size that is not an integer in
+    /// [`MIN_RECORD_BYTES`]`..=`[`KINESIS_MAX_RECORD_BYTES_LIMIT`], a log prefix
+    /// [`LogPrefix::parse`] refuses, or an account list [`AllowedAccounts::parse`] refuses.
     pub fn from_env() -> Result<Self, IngestConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -124,25 +128,32 @@ impl IngestConfig {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
+        let invalid = |var: &'static str, value: &str, reason: String| IngestConfigError {
+            var,
+            value: value.to_owned(),
+            reason,
+        };
+        let prefix = get(PREFIX_ENV).unwrap_or_default();
+        let accounts = get(ALLOWED_ACCOUNTS_ENV).unwrap_or_default();
+        let key_filter = KeyFilter {
+            prefix: LogPrefix::parse(&prefix)
+                .map_err(|e| invalid(PREFIX_ENV, &prefix, e.to_string()))?,
+            suffix: get(SUFFIX_ENV),
+            accounts: AllowedAccounts::parse(&accounts)
+                .map_err(|e| invalid(ALLOWED_ACCOUNTS_ENV, &accounts, e.to_string()))?,
+        };
         let mut config = Self {
             stream_name: get(STREAM_NAME_ENV),
-            key_filter: KeyFilter::new(lookup(PREFIX_ENV), lookup(SUFFIX_ENV)),
+            key_filter,
             ..Self::default()
         };
         if let Some(value) = get(FORWARD_ENV) {
-            config.forward = parse_forward(&value).ok_or_else(|| IngestConfigError {
-                var: FORWARD_ENV,
-                value: value.clone(),
-                reason: "expected `errors` or `all`".into(),
-            })?;
+            config.forward = parse_forward(&value)
+                .ok_or_else(|| invalid(FORWARD_ENV, &value, "expected `errors` or `all`".into()))?;
         }
         if let Some(value) = get(MAX_RECORD_BYTES_ENV) {
-            config.max_record_bytes =
-                parse_record_bytes(&value).map_err(|reason| IngestConfigError {
-                    var: MAX_RECORD_BYTES_ENV,
-                    value: value.clone(),
-                    reason,
-                })?;
+            config.max_record_bytes = parse_record_bytes(&value)
+                .map_err(|reason| invalid(MAX_RECORD_BYTES_ENV, &value, reason))?;
         }
         Ok(config)
     }
@@ -209,16 +220,19 @@ mod tests {
             (STREAM_NAME_ENV, "alerts"),
             (FORWARD_ENV, "ALL"),
             (MAX_RECORD_BYTES_ENV, "10485760"),
-            (PREFIX_ENV, "logs/AWSLogs/"),
+            (PREFIX_ENV, "logs"),
             (SUFFIX_ENV, ".log.gz"),
+            (ALLOWED_ACCOUNTS_ENV, "123456789012,210987654321"),
         ])
         .unwrap();
         assert_eq!(c.stream_name.as_deref(), Some("alerts"));
         assert_eq!(c.forward, ForwardMode::All);
         assert_eq!(c.max_record_bytes, 10 * MIB);
         assert_eq!(c.max_bytes_per_put(), 10 * MIB);
-        assert_eq!(c.key_filter.prefix.as_deref(), Some("logs/AWSLogs/"));
+        assert_eq!(c.key_filter.prefix.as_str(), "logs/");
         assert_eq!(c.key_filter.suffix.as_deref(), Some(".log.gz"));
+        let accounts = c.key_filter.accounts.expect("accounts");
+        assert!(accounts.allows("210987654321") && !accounts.allows("999999999999"));
     }
 
     #[test]
@@ -230,5 +244,11 @@ mod tests {
             assert_eq!(e.var, MAX_RECORD_BYTES_ENV, "{bad}");
             assert!(e.to_string().contains(MAX_RECORD_BYTES_ENV));
         }
+        let e = from(&[(PREFIX_ENV, "prod/AWSLogs/")]).unwrap_err();
+        assert_eq!(e.var, PREFIX_ENV);
+        assert!(e.reason.contains("AWSLogs"), "{e}");
+        let e = from(&[(ALLOWED_ACCOUNTS_ENV, "123456789012 210987654321")]).unwrap_err();
+        assert_eq!(e.var, ALLOWED_ACCOUNTS_ENV);
+        assert!(e.to_string().contains("12-digit"), "{e}");
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area.
 
+mod adopt_localstack;
 mod alerter_slack;
 mod cli_parse;
 mod cold_start;
