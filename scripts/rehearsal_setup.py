@@ -7,7 +7,7 @@ with AWS_ENDPOINT_URL and the test credentials set to the local LocalStack. Crea
   S3 bucket   $ALBWATCH_REHEARSAL_BUCKET  (albwatch-logs)
   SQS queue   $ALBWATCH_REHEARSAL_QUEUE   (albwatch-ingest)
   the bucket notification s3:ObjectCreated:* -> that queue, for keys AWSLogs/*.log.gz
-              (like template.yaml with an empty LogPrefix)
+              (logs at the bucket's root; template.yaml filters on LogPrefix and .log.gz)
   Kinesis     $ALBWATCH_REHEARSAL_STREAM  (albwatch), $ALBWATCH_REHEARSAL_SHARDS (2) shards,
               waited for until ACTIVE
 

@@ -601,7 +601,7 @@ mod tests {
                 "{bad}"
             );
         }
-        let eleven = vec!["123456789012"; MAX_ALLOWED_ACCOUNTS + 1].join(",");
+        let eleven = ["123456789012"; MAX_ALLOWED_ACCOUNTS + 1].join(",");
         assert_eq!(
             AllowedAccounts::parse(&eleven),
             Err(AllowedAccountsError::TooMany(MAX_ALLOWED_ACCOUNTS + 1))
