@@ -26,6 +26,9 @@ pub const STALE_AFTER_ENV: &str = "ALBWATCH_STALE_AFTER_SECONDS";
 /// `ALBWATCH_DEDUPE_CAPACITY`: how many record ids the in-memory store remembers.
 pub const DEDUPE_CAPACITY_ENV: &str = "ALBWATCH_DEDUPE_CAPACITY";
 
+/// Windows are whole multiples of this (the tallies in the records are per minute); also the
+/// shortest window.
+pub const WINDOW_STEP_SECONDS: u32 = 60;
 /// Longest window accepted (one day).
 pub const MAX_WINDOW_SECONDS: u32 = 86_400;
 /// Shortest allowed lateness accepted: one ALB log file spans 5 minutes and its records reach
@@ -34,8 +37,35 @@ pub const MAX_WINDOW_SECONDS: u32 = 86_400;
 pub const MIN_LATENESS_SECONDS: u32 = 300;
 /// Longest allowed lateness accepted (one day).
 pub const MAX_LATENESS_SECONDS: u32 = 86_400;
+/// Smallest `ALBWATCH_MIN_5XX` accepted: a rule that fires on no 5xx at all is not a rule.
+pub const LOWEST_MIN_5XX: u64 = 1;
+/// Largest `ALBWATCH_MIN_ERROR_RATE` accepted (the smallest is 0: count only).
+pub const MAX_MIN_ERROR_RATE: f64 = 1.0;
+/// Smallest `ALBWATCH_RESOLVE_AFTER` accepted.
+pub const LOWEST_RESOLVE_AFTER: u32 = 1;
+/// `ALBWATCH_STALE_AFTER_SECONDS` when unset, unless the window and lateness need more (see
+/// [`default_stale_after_seconds`]).
+pub const DEFAULT_STALE_AFTER_SECONDS: u64 = 3600;
 /// Most record ids the duplicate filter may remember (about 50 MB).
 pub const MAX_DEDUPE_CAPACITY: usize = 2_000_000;
+
+/// `ALBWATCH_STALE_AFTER_SECONDS` when it is unset: [`DEFAULT_STALE_AFTER_SECONDS`] when that is
+/// more than `window + allowed lateness` (as it must be), else one window more than that sum.
+/// Always valid, so a longer window or lateness never needs a stale time too (the deployment
+/// template leaves the variable unset unless `StaleAfterSeconds` is given), and every
+/// combination that was valid with the fixed default keeps it.
+#[must_use]
+pub fn default_stale_after_seconds(window_seconds: u32, allowed_lateness_seconds: u32) -> u64 {
+    let (window, lateness) = (
+        u64::from(window_seconds),
+        u64::from(allowed_lateness_seconds),
+    );
+    if DEFAULT_STALE_AFTER_SECONDS > window + lateness {
+        DEFAULT_STALE_AFTER_SECONDS
+    } else {
+        window + lateness + window
+    }
+}
 
 /// The rule and timings of the alerter. [`Default`] holds the documented defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,8 +83,9 @@ pub struct AlertConfig {
     pub repeat_interval_seconds: u64,
     /// Final windows in a row, with traffic and below the rule, before a key resolves (default 5).
     pub resolve_after: u32,
-    /// A firing key with no traffic at all for this many event-time seconds resolves (default
-    /// 3600; more than window + lateness).
+    /// A firing key with no traffic at all for this many event-time seconds resolves (more
+    /// than window + lateness; unset: [`default_stale_after_seconds`], 3600 for the default
+    /// window and lateness).
     pub stale_after_seconds: u64,
     /// Record ids remembered by the in-memory store (default 100 000, about 2.5 MB).
     pub dedupe_capacity: usize,
@@ -75,7 +106,7 @@ impl Default for AlertConfig {
             min_error_rate: 0.05,
             repeat_interval_seconds: 3600,
             resolve_after: 5,
-            stale_after_seconds: 3600,
+            stale_after_seconds: DEFAULT_STALE_AFTER_SECONDS,
             dedupe_capacity: 100_000,
             runbook_url: None,
             log_location: None,
@@ -117,17 +148,19 @@ impl AlertConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, AlertConfigError> {
         let get = |var: &'static str| lookup(var).filter(|v| !v.trim().is_empty());
         let d = Self::default();
+        let window_seconds = parse(
+            WINDOW_SECONDS_ENV,
+            get(WINDOW_SECONDS_ENV),
+            d.window_seconds,
+        )?;
+        let allowed_lateness_seconds = parse(
+            ALLOWED_LATENESS_ENV,
+            get(ALLOWED_LATENESS_ENV),
+            d.allowed_lateness_seconds,
+        )?;
         let config = Self {
-            window_seconds: parse(
-                WINDOW_SECONDS_ENV,
-                get(WINDOW_SECONDS_ENV),
-                d.window_seconds,
-            )?,
-            allowed_lateness_seconds: parse(
-                ALLOWED_LATENESS_ENV,
-                get(ALLOWED_LATENESS_ENV),
-                d.allowed_lateness_seconds,
-            )?,
+            window_seconds,
+            allowed_lateness_seconds,
             min_5xx: parse(MIN_5XX_ENV, get(MIN_5XX_ENV), d.min_5xx)?,
             min_error_rate: parse(
                 MIN_ERROR_RATE_ENV,
@@ -143,7 +176,7 @@ impl AlertConfig {
             stale_after_seconds: parse(
                 STALE_AFTER_ENV,
                 get(STALE_AFTER_ENV),
-                d.stale_after_seconds,
+                default_stale_after_seconds(window_seconds, allowed_lateness_seconds),
             )?,
             dedupe_capacity: parse(
                 DEDUPE_CAPACITY_ENV,
@@ -177,13 +210,13 @@ impl AlertConfig {
     pub fn validate(&self) -> Result<(), AlertConfigError> {
         let invalid = |var, reason: String| Err(AlertConfigError::Invalid { var, reason });
         if self.window_seconds == 0
-            || !self.window_seconds.is_multiple_of(60)
+            || !self.window_seconds.is_multiple_of(WINDOW_STEP_SECONDS)
             || self.window_seconds > MAX_WINDOW_SECONDS
         {
             return invalid(
                 WINDOW_SECONDS_ENV,
                 format!(
-                    "{} must be a positive multiple of 60 (request tallies are per minute), at most {MAX_WINDOW_SECONDS}",
+                    "{} must be a positive multiple of {WINDOW_STEP_SECONDS} (request tallies are per minute), at most {MAX_WINDOW_SECONDS}",
                     self.window_seconds
                 ),
             );
@@ -198,17 +231,23 @@ impl AlertConfig {
                 ),
             );
         }
-        if self.min_5xx == 0 {
-            return invalid(MIN_5XX_ENV, "must be at least 1".to_owned());
+        if self.min_5xx < LOWEST_MIN_5XX {
+            return invalid(MIN_5XX_ENV, format!("must be at least {LOWEST_MIN_5XX}"));
         }
-        if !(0.0..=1.0).contains(&self.min_error_rate) {
+        if !(0.0..=MAX_MIN_ERROR_RATE).contains(&self.min_error_rate) {
             return invalid(
                 MIN_ERROR_RATE_ENV,
-                format!("{} is not within [0, 1]", self.min_error_rate),
+                format!(
+                    "{} is not within [0, {MAX_MIN_ERROR_RATE}]",
+                    self.min_error_rate
+                ),
             );
         }
-        if self.resolve_after == 0 {
-            return invalid(RESOLVE_AFTER_ENV, "must be at least 1".to_owned());
+        if self.resolve_after < LOWEST_RESOLVE_AFTER {
+            return invalid(
+                RESOLVE_AFTER_ENV,
+                format!("must be at least {LOWEST_RESOLVE_AFTER}"),
+            );
         }
         let min_stale = u64::from(self.window_seconds) + u64::from(self.allowed_lateness_seconds);
         if self.stale_after_seconds <= min_stale {
@@ -301,6 +340,30 @@ mod tests {
         assert_eq!(c.resolve_after, 2);
         assert_eq!(c.stale_after_seconds, 7200);
         assert_eq!(c.dedupe_capacity, 10);
+    }
+
+    #[test]
+    fn an_unset_stale_time_follows_a_long_window_and_lateness() {
+        let c = from(&[(WINDOW_SECONDS_ENV, "3600")]).expect("no stale time needed");
+        assert_eq!(c.stale_after_seconds, 3600 + 600 + 3600);
+        let c = from(&[(WINDOW_SECONDS_ENV, "300"), (ALLOWED_LATENESS_ENV, "86400")]).unwrap();
+        assert_eq!(c.stale_after_seconds, 300 + 86_400 + 300);
+        for (window, lateness) in [("120", "900"), ("1800", "600"), ("60", "3480")] {
+            let c = from(&[
+                (WINDOW_SECONDS_ENV, window),
+                (ALLOWED_LATENESS_ENV, lateness),
+            ])
+            .unwrap();
+            assert_eq!(
+                c.stale_after_seconds, DEFAULT_STALE_AFTER_SECONDS,
+                "{window} {lateness}"
+            );
+        }
+        let c = from(&[(WINDOW_SECONDS_ENV, "60"), (ALLOWED_LATENESS_ENV, "3540")]).unwrap();
+        assert_eq!(c.stale_after_seconds, 60 + 3540 + 60);
+        // An explicit value is still checked.
+        let e = from(&[(WINDOW_SECONDS_ENV, "3600"), (STALE_AFTER_ENV, "3600")]).unwrap_err();
+        assert!(e.to_string().contains("4200"), "{e}");
     }
 
     #[test]

@@ -24,9 +24,17 @@ use crate::record::KeyKind;
 pub const SILENCE_AFTER_ENV: &str = "ALBWATCH_SILENCE_AFTER_SECONDS";
 /// Default: 20 minutes (ALB writes a file every 5 minutes per node).
 pub const DEFAULT_SILENCE_AFTER_SECONDS: u64 = 20 * 60;
+/// Shortest `ALBWATCH_SILENCE_AFTER_SECONDS` accepted.
+pub const MIN_SILENCE_AFTER_SECONDS: u64 = 1;
+/// Longest `ALBWATCH_SILENCE_AFTER_SECONDS` accepted (30 days).
+pub const MAX_SILENCE_AFTER_SECONDS: u64 = 30 * 86_400;
 /// The pseudo-key holding a load balancer's log-delivery ledger (never a target `ip:port`, a
 /// target group ARN or a load balancer id).
 pub const LOG_DELIVERY_KEY: &str = "(access-log delivery)";
+
+/// What [`SilenceConfig::from_lookup`] names in its error (a `&'static str`, so spelled out;
+/// a unit test checks it against the bounds).
+const SILENCE_AFTER_EXPECTED: &str = "number of seconds from 1 to 2592000";
 
 /// When a load balancer counts as silent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,17 +44,18 @@ pub struct SilenceConfig {
 }
 
 impl SilenceConfig {
-    /// Reads [`SILENCE_AFTER_ENV`] (unset or empty: the default; any value ≥ 1 accepted).
+    /// Reads [`SILENCE_AFTER_ENV`] (unset or empty: the default; [`MIN_SILENCE_AFTER_SECONDS`] to
+    /// [`MAX_SILENCE_AFTER_SECONDS`] accepted).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, AlertConfigError> {
         let seconds = match lookup(SILENCE_AFTER_ENV).filter(|v| !v.trim().is_empty()) {
             None => DEFAULT_SILENCE_AFTER_SECONDS,
             Some(v) => match v.trim().parse::<u64>() {
-                Ok(s) if (1..=30 * 86_400).contains(&s) => s,
+                Ok(s) if (MIN_SILENCE_AFTER_SECONDS..=MAX_SILENCE_AFTER_SECONDS).contains(&s) => s,
                 _ => {
                     return Err(AlertConfigError::Parse {
                         var: SILENCE_AFTER_ENV,
                         value: crate::text::clip_chars(&v, 40).to_owned(),
-                        expected: "number of seconds from 1 to 2592000",
+                        expected: SILENCE_AFTER_EXPECTED,
                     });
                 }
             },
@@ -173,5 +182,33 @@ fn notification(id: &KeyId, status: Status, from_us: i64, to_us: i64) -> Notific
         logs_url: None,
         athena_query: None,
         trend: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    fn from(value: &str) -> Result<SilenceConfig, AlertConfigError> {
+        SilenceConfig::from_lookup(|v| (v == SILENCE_AFTER_ENV).then(|| value.to_owned()))
+    }
+
+    #[test]
+    fn accepts_exactly_its_bounds_and_says_them() {
+        assert_eq!(from("").unwrap(), SilenceConfig::default());
+        assert_eq!(from("1").unwrap().after_us, 1_000_000);
+        for ok in [MIN_SILENCE_AFTER_SECONDS, MAX_SILENCE_AFTER_SECONDS] {
+            assert!(from(&ok.to_string()).is_ok(), "{ok}");
+        }
+        for bad in [MIN_SILENCE_AFTER_SECONDS - 1, MAX_SILENCE_AFTER_SECONDS + 1] {
+            let e = from(&bad.to_string()).unwrap_err().to_string();
+            assert!(e.contains(SILENCE_AFTER_ENV), "{e}");
+            assert!(
+                e.contains(&format!(
+                    "from {MIN_SILENCE_AFTER_SECONDS} to {MAX_SILENCE_AFTER_SECONDS}"
+                )),
+                "{e}"
+            );
+        }
     }
 }

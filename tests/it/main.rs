@@ -16,3 +16,4 @@ mod slack_api;
 mod slack_bot;
 mod sns_localstack;
 mod state_dynamodb;
+mod template_params;
