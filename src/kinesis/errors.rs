@@ -5,7 +5,7 @@
 //! timeouts, connection errors and unreadable responses.
 
 use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
-use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 
 /// Kinesis error codes worth retrying after a pause, besides the SDK's throttling and transient
 /// lists.
@@ -84,27 +84,86 @@ pub fn error_code<E: ProvideErrorMetadata>(error: &SdkError<E>) -> String {
     }
 }
 
-/// A short description of a failed call: `Code: message` for service errors, the error chain
-/// otherwise.
+/// A short description of a failed call, on one line: `Code: message` for service errors;
+/// otherwise the error and its causes joined by `: `, after the HTTP status when there was an
+/// answer (never the SDK's `Debug` form).
 pub fn error_text<E>(error: &SdkError<E>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    if let SdkError::ServiceError(service) = error {
-        let err = service.err();
-        if let Some(code) = err.code() {
-            return match err.message() {
-                Some(message) => format!("{code}: {message}"),
-                None => code.to_owned(),
-            };
+    let status = match error {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            if let Some(code) = err.code() {
+                return match err.message() {
+                    Some(message) => format!("{code}: {message}"),
+                    None => code.to_owned(),
+                };
+            }
+            Some(service.raw().status().as_u16())
         }
+        SdkError::ResponseError(response) => Some(response.raw().status().as_u16()),
+        _ => None,
+    };
+    let chain = error_chain(error);
+    match status {
+        Some(status) => format!("HTTP {status}: {chain}"),
+        None => chain,
     }
-    DisplayErrorContext(error).to_string()
+}
+
+/// `error` and its sources on one line, `outer: inner: …`, each once; a message of several
+/// lines (the credentials chain lists every provider it tried) has them joined by `; `.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = one_line(&error.to_string());
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = one_line(&cause.to_string());
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// `text`'s non-blank lines, trimmed, joined by `; ` (by a space after a line ending in `:`).
+fn one_line(text: &str) -> String {
+    let mut line = String::with_capacity(text.len());
+    for part in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    line
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connect failed")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn client_failures_read_as_one_line_of_causes() {
+        let error: SdkError<aws_sdk_kinesis::operation::list_shards::ListShardsError> =
+            SdkError::timeout_error(Outer(std::io::Error::other("connection refused")));
+        let text = error_text(&error);
+        assert_eq!(
+            text,
+            "request has timed out: connect failed: connection refused"
+        );
+        assert!(!text.contains('\n') && !text.contains("Outer("), "{text}");
+        let listed = std::io::Error::other("none found. Attempted:\n  A: off\n  B: off\n");
+        assert_eq!(
+            error_chain(&listed),
+            "none found. Attempted: A: off; B: off"
+        );
+    }
 
     #[test]
     fn failed_calls_are_classified() {
