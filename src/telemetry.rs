@@ -17,6 +17,10 @@ const DEFAULT_FILTER: &str = "info";
 /// Default filter of the command line, whose stdout/stderr are for people: warnings only.
 const CLI_DEFAULT_FILTER: &str = "warn";
 
+/// [`CLI_DEFAULT_FILTER`] without the AWS SDK's own warnings (credential providers tried,
+/// retries; multi-line `Debug` dumps), for commands that report every failure themselves.
+const CLI_QUIET_SDK_FILTER: &str = "warn,aws_config=off,aws_smithy_runtime=off";
+
 /// Installs the global tracing subscriber for a Lambda function. Calling it again (or after
 /// another subscriber was installed) does nothing.
 pub fn init() {
@@ -26,6 +30,12 @@ pub fn init() {
 /// Installs the subscriber for the `albwatch` command line (`RUST_LOG` still wins).
 pub fn init_cli() {
     init_with_default(CLI_DEFAULT_FILTER);
+}
+
+/// [`init_cli`] without the AWS SDK's warnings (`albwatch doctor`, which turns every failed
+/// call into a line of its own). `RUST_LOG` still wins.
+pub fn init_cli_quiet_sdk() {
+    init_with_default(CLI_QUIET_SDK_FILTER);
 }
 
 fn init_with_default(default: &str) {

@@ -8,13 +8,18 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    albwatch::telemetry::init_cli();
+    if matches!(cli.command, Command::Doctor(_)) {
+        albwatch::telemetry::init_cli_quiet_sdk();
+    } else {
+        albwatch::telemetry::init_cli();
+    }
     let exit = match &cli.command {
         Command::Parse(args) => albwatch::cli::parse::run(args),
         Command::Simulate(args) => block_on(albwatch::cli::simulate::run(args)),
         Command::Replay(args) => block_on(albwatch::cli::replay::run(args)),
         Command::Consume(args) => block_on(albwatch::cli::consume::run(args)),
         Command::Gen(args) => albwatch::cli::generate::run(args),
+        Command::Doctor(args) => block_on(albwatch::cli::doctor::run(args)),
     };
     exit.into()
 }

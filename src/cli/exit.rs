@@ -7,7 +7,8 @@ use std::process::ExitCode;
 pub enum Exit {
     /// 0: everything was read and delivered (or printed).
     Success,
-    /// 1: `parse --strict` found malformed lines or field warnings.
+    /// 1: `parse --strict` found malformed lines or field warnings; `doctor` found a step that
+    /// is wrong.
     Findings,
     /// 2: something failed: an input could not be read, a record or notification could not be
     /// delivered, or the configuration is invalid (the message says which).

@@ -1,6 +1,7 @@
 //! The `albwatch` command line: argument definitions and one module per subcommand.
 
 pub mod consume;
+pub mod doctor;
 pub mod exit;
 pub mod generate;
 pub mod inputs;
@@ -33,4 +34,7 @@ pub enum Command {
     Consume(consume::ConsumeArgs),
     /// Write realistic synthetic ALB access logs (benchmarks, trying albwatch out).
     Gen(generate::GenArgs),
+    /// Check a deployment end to end (load balancer, bucket, stream, alerter, Slack secret)
+    /// and print ✔ or ✘ with the fix for each step.
+    Doctor(doctor::DoctorArgs),
 }

@@ -72,16 +72,22 @@ impl S3Source {
         Self { client }
     }
 
-    /// A source built from shared AWS settings; path-style addressing when `AWS_ENDPOINT_URL`
-    /// is set (LocalStack and other S3-compatible endpoints need it).
+    /// A source built from shared AWS settings ([`s3_client`]).
     #[must_use]
     pub fn from_conf(config: &aws_config::SdkConfig) -> Self {
-        let custom_endpoint = std::env::var_os("AWS_ENDPOINT_URL").is_some_and(|v| !v.is_empty());
-        let s3 = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(custom_endpoint)
-            .build();
-        Self::new(aws_sdk_s3::Client::from_conf(s3))
+        Self::new(s3_client(config))
     }
+}
+
+/// An S3 client from shared AWS settings; path-style addressing when `AWS_ENDPOINT_URL` is set
+/// (LocalStack and other S3-compatible endpoints need it).
+#[must_use]
+pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let custom_endpoint = std::env::var_os("AWS_ENDPOINT_URL").is_some_and(|v| !v.is_empty());
+    let s3 = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(custom_endpoint)
+        .build();
+    aws_sdk_s3::Client::from_conf(s3)
 }
 
 impl ObjectSource for S3Source {

@@ -176,7 +176,7 @@ pub async fn webhook_from_config(
 }
 
 /// A secret is either the raw URL or JSON `{"url": …}` / `{"webhook_url": …}`.
-fn url_from_secret(
+pub(crate) fn url_from_secret(
     secret_id: &str,
     value: &str,
 ) -> Result<WebhookUrl, WebhookConfigError> {
