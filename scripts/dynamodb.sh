@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A local DynamoDB API for the tests and for trying the alerter's state store by hand:
+# A local DynamoDB API (and ELBv2 and Lambda, for `albwatch doctor`) for the tests and for trying the
+# alerter's state store by hand:
 # moto_server (PyPI moto[server], pure Python; scripts/moto_serial.py runs it one request at a
 # time) on 127.0.0.1:4568 only ($DYNAMODB_PORT to change).
 # LocalStack 4.9.2's DynamoDB needs DynamoDB Local (Java, downloaded at first use), which these
@@ -11,7 +12,9 @@
 #   scripts/dynamodb.sh install # only create the venv
 #   scripts/dynamodb.sh env     # print the export lines for clients (eval "$(... env)"):
 #                               # AWS_ENDPOINT_URL_DYNAMODB, which the AWS SDKs prefer to
-#                               # AWS_ENDPOINT_URL for DynamoDB only
+#                               # AWS_ENDPOINT_URL for DynamoDB only; likewise ELBv2 and Lambda,
+#                               # which LocalStack 4.9.2's community services here lack
+#                               # (`albwatch doctor` and its tests)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -80,6 +83,8 @@ case "${1:-}" in
     # moto accepts any credentials; the region is where the tests create their tables.
     cat <<ENV
 export AWS_ENDPOINT_URL_DYNAMODB=$URL
+export AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2=$URL
+export AWS_ENDPOINT_URL_LAMBDA=$URL
 export AWS_ACCESS_KEY_ID=\${AWS_ACCESS_KEY_ID:-test}
 export AWS_SECRET_ACCESS_KEY=\${AWS_SECRET_ACCESS_KEY:-test}
 export AWS_REGION=\${AWS_REGION:-us-east-1}

@@ -22,6 +22,7 @@
 //!   (webhook, bot, SNS; Slack's request signatures).
 //! - [`retry`], [`clock`], [`text`], [`telemetry`]: one backoff policy and deadline; the wall
 //!   clock; cutting text; tracing.
+//! - [`doctor`]: `albwatch doctor`'s checks of a deployment, load balancer to Slack secret.
 //! - [`cli`]: the `albwatch` subcommands (arguments and output). `src/bin/*.rs` are thin
 //!   adapters: tracing, clients built once, `run(service_fn(...))`.
 
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod clock;
 pub mod cwlogs;
 pub mod decode;
+pub mod doctor;
 pub mod ingest;
 pub mod kinesis;
 pub mod notify;

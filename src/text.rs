@@ -51,14 +51,14 @@ pub fn printable(s: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// `error` and its causes on one line (`outer: inner: innermost`), each by its `Display`,
-/// a cause that repeats the text before it left out. Unlike the AWS SDK's
+/// a cause that repeats the text before it left out, a message of several lines joined. Unlike the AWS SDK's
 /// `DisplayErrorContext`, never appends a `Debug` dump.
 #[must_use]
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = error.to_string();
+    let mut out = one_line(&error.to_string());
     let mut source = error.source();
     while let Some(e) = source {
-        let text = e.to_string();
+        let text = one_line(&e.to_string());
         if !text.is_empty() && !out.ends_with(&text) {
             out.push_str(": ");
             out.push_str(&text);
@@ -66,6 +66,19 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = e.source();
     }
     out
+}
+
+/// `text`'s non-blank lines, trimmed, joined by `; ` (by a space after a line ending in `:`):
+/// a message of several lines (the credentials chain lists every provider it tried) on one.
+fn one_line(text: &str) -> String {
+    let mut line = String::with_capacity(text.len());
+    for part in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    line
 }
 
 #[cfg(test)]

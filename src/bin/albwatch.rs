@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => block_on(albwatch::cli::replay::run(args)),
         Command::Consume(args) => block_on(albwatch::cli::consume::run(args)),
         Command::Gen(args) => albwatch::cli::generate::run(args),
+        Command::Doctor(args) => block_on(albwatch::cli::doctor::run(args)),
     };
     exit.into()
 }

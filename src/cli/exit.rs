@@ -4,7 +4,7 @@
 //! | status | meaning |
 //! |---|---|
 //! | 0 | everything was read and delivered (or printed) |
-//! | 1 | an input could not be read or processed, or `parse --strict` found problems |
+//! | 1 | an input could not be read or processed, `parse --strict` found problems, or `doctor` found a step that is wrong |
 //! | 2 | usage: bad arguments or configuration (clap uses 2 for its own usage errors too) |
 //! | 3 | delivery failed: records or notifications could not be delivered |
 
@@ -24,7 +24,8 @@ use crate::notify::webhook::WebhookConfigError;
 pub enum Exit {
     /// 0: everything was read and delivered (or printed).
     Success,
-    /// 1: an input could not be read or processed, or `parse --strict` found problems.
+    /// 1: an input could not be read or processed, `parse --strict` found problems, or `doctor`
+    /// found a step that is wrong.
     Failed,
     /// 2: bad arguments or configuration.
     Usage,

@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod consume;
+pub mod doctor;
 pub mod exit;
 pub mod generate;
 pub mod history;
@@ -91,6 +92,9 @@ pub enum Command {
     /// Write realistic synthetic ALB access logs (benchmarks, trying albwatch out).
     #[command(after_help = GEN_EXAMPLES)]
     Gen(generate::GenArgs),
+    /// Check a deployment end to end (load balancer, bucket, stream, alerter, Slack secret)
+    /// and print ✔ or ✘ with the fix for each step.
+    Doctor(doctor::DoctorArgs),
 }
 
 const PARSE_EXAMPLES: &str = "Examples:

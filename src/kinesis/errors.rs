@@ -84,27 +84,58 @@ pub fn error_code<E: ProvideErrorMetadata>(error: &SdkError<E>) -> String {
     }
 }
 
-/// A short description of a failed call: `Code: message` for service errors, the error chain
-/// otherwise.
+/// A short description of a failed call, on one line: `Code: message` for service errors;
+/// otherwise the error and its causes joined by `: `, after the HTTP status when there was an
+/// answer (never the SDK's `Debug` form).
 pub fn error_text<E>(error: &SdkError<E>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    if let SdkError::ServiceError(service) = error {
-        let err = service.err();
-        if let Some(code) = err.code() {
-            return match err.message() {
-                Some(message) => format!("{code}: {message}"),
-                None => code.to_owned(),
-            };
+    let status = match error {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            if let Some(code) = err.code() {
+                return match err.message() {
+                    Some(message) => format!("{code}: {message}"),
+                    None => code.to_owned(),
+                };
+            }
+            Some(service.raw().status().as_u16())
         }
+        SdkError::ResponseError(response) => Some(response.raw().status().as_u16()),
+        _ => None,
+    };
+    let chain = crate::text::error_chain(error);
+    match status {
+        Some(status) => format!("HTTP {status}: {chain}"),
+        None => chain,
     }
-    crate::text::error_chain(error)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connect failed")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn client_failures_read_as_one_line_of_causes() {
+        let error: SdkError<aws_sdk_kinesis::operation::list_shards::ListShardsError> =
+            SdkError::timeout_error(Outer(std::io::Error::other("connection refused")));
+        let text = error_text(&error);
+        assert_eq!(
+            text,
+            "request has timed out: connect failed: connection refused"
+        );
+        assert!(!text.contains('\n') && !text.contains("Outer("), "{text}");
+        let listed = std::io::Error::other("none found. Attempted:\n  A: off\n  B: off\n");
+        assert_eq!(
+            crate::text::error_chain(&listed),
+            "none found. Attempted: A: off; B: off"
+        );
+    }
 
     #[test]
     fn failed_calls_are_classified() {

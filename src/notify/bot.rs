@@ -24,7 +24,9 @@ use super::http::{self, DeliveryPolicy, Outcome};
 use super::notification::{Notification, Status};
 use super::notifier::{AttemptFailure, DeliveryError, IncidentOutcome, Notifier, PostedMessage};
 use super::slack::{render_incident, render_thread_reply};
-use super::webhook::{SECRET_ARN_ENV, SecretSource, WebhookConfigError};
+use super::webhook::{
+    SECRET_ARN_ENV, SecretSource, WebhookConfigError, WebhookUrl, url_from_secret,
+};
 use crate::retry::Deadline;
 
 /// Environment variable holding the bot token itself (else the Slack secret's `bot_token`).
@@ -146,6 +148,27 @@ pub async fn bot_from_env(
     let channel = var(CHANNEL_ENV).ok_or(BotConfigError::MissingChannel)?;
     let api = var(API_URL_ENV).unwrap_or_else(|| DEFAULT_API_URL.to_owned());
     SlackBot::new(BotToken::parse(&token)?, &channel, &api, policy).map(Some)
+}
+
+/// What the Slack secret holds, read as the alerter reads it. `Debug` shows no secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlackSecret {
+    /// A `bot_token` (the alerter posts as the bot when a channel is set).
+    BotToken(BotToken),
+    /// A webhook URL, raw or as JSON `url` / `webhook_url`.
+    Webhook(WebhookUrl),
+}
+
+/// Reads a Slack secret's value (`secret_id` only names it in errors): its `bot_token` if it
+/// has one, else the webhook URL. Errors never contain the value.
+///
+/// # Errors
+/// The token or URL is invalid, or the secret holds neither.
+pub fn parse_slack_secret(secret_id: &str, value: &str) -> Result<SlackSecret, BotConfigError> {
+    if let Some(token) = token_from_secret(value) {
+        return BotToken::parse(&token).map(SlackSecret::BotToken);
+    }
+    Ok(SlackSecret::Webhook(url_from_secret(secret_id, value)?))
 }
 
 /// The `bot_token` of a JSON secret, if it has one.
@@ -430,6 +453,41 @@ impl Notifier for SlackBot {
             delivered: notifications.len(),
             message,
             error: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:slack-AbCdEf";
+
+    #[test]
+    fn slack_secrets_are_read_as_the_alerter_reads_them() {
+        let url = "https://hooks.slack.com/services/T0000/B0000/SeCrEtToKeN";
+        for value in [
+            url.to_owned(),
+            format!(r#"{{"url": "{url}"}}"#),
+            format!(r#"{{"webhook_url": "{url}"}}"#),
+        ] {
+            let parsed = parse_slack_secret(ARN, &value).expect("webhook");
+            assert!(matches!(&parsed, SlackSecret::Webhook(u) if u.expose_secret() == url));
+            assert!(!format!("{parsed:?}").contains("SeCrEtToKeN"));
+        }
+        let bot = parse_slack_secret(ARN, r#"{"bot_token": "xoxb-SeCrEt", "url": "nope"}"#)
+            .expect("bot token first");
+        assert!(matches!(&bot, SlackSecret::BotToken(t) if t.expose_secret() == "xoxb-SeCrEt"));
+        assert!(!format!("{bot:?}").contains("SeCrEt"));
+        for bad in [
+            "SeCrEtToKeN",
+            r#"{"token": "SeCrEtToKeN"}"#,
+            r#"{"bot_token": "Se Cr Et"}"#,
+            r#"{"url": "http://hooks.slack.com/SeCrEtToKeN"}"#,
+        ] {
+            let err = parse_slack_secret(ARN, bad).expect_err(bad);
+            assert!(!err.to_string().contains("SeCrEt"), "{err}");
+            assert!(!format!("{err:?}").contains("SeCrEt"), "{err:?}");
         }
     }
 }

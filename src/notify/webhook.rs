@@ -119,7 +119,7 @@ impl SecretSource for aws_sdk_secretsmanager::Client {
             .await
             .map_err(|e| WebhookConfigError::Secret {
                 secret_id: secret_id.to_owned(),
-                message: crate::text::error_chain(&e),
+                message: crate::kinesis::errors::error_text(&e),
             })?;
         out.secret_string()
             .map(str::to_owned)
@@ -176,7 +176,10 @@ pub async fn webhook_from_config(
 }
 
 /// A secret is either the raw URL or JSON `{"url": …}` / `{"webhook_url": …}`.
-fn url_from_secret(secret_id: &str, value: &str) -> Result<WebhookUrl, WebhookConfigError> {
+pub(crate) fn url_from_secret(
+    secret_id: &str,
+    value: &str,
+) -> Result<WebhookUrl, WebhookConfigError> {
     let value = value.trim();
     if !value.starts_with('{') {
         return WebhookUrl::parse(value);

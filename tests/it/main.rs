@@ -5,6 +5,7 @@ mod alerter_slack;
 mod cli_parse;
 mod cold_start;
 mod conformance;
+mod doctor;
 mod e2e_localstack;
 mod ingest_localstack;
 mod ingest_memory;
