@@ -276,6 +276,14 @@ fn template_accepts(values: &BTreeMap<String, String>) -> Result<(), String> {
 }
 
 fn full_match(pattern: &str, value: &str) -> bool {
+    // The regex crate has no look-around: a leading `^(?!.*TEXT)`, the one form the template
+    // uses (LogPrefix must not hold `AWSLogs`), is checked as "does not contain TEXT".
+    if let Some((text, rest)) = pattern
+        .strip_prefix("^(?!.*")
+        .and_then(|p| p.split_once(')'))
+    {
+        return !value.contains(text) && full_match(&format!("^{rest}"), value);
+    }
     regex::Regex::new(&format!("^(?:{pattern})$"))
         .unwrap_or_else(|e| panic!("AllowedPattern {pattern:?}: {e}"))
         .is_match(value)
