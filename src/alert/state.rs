@@ -313,8 +313,9 @@ pub struct KeyTrack {
 /// Windows a notification's trend covers, ending with its window.
 pub const TREND_WINDOWS: usize = 15;
 /// Final windows a key remembers for its trend: more than [`TREND_WINDOWS`], as a notification
-/// may be decided a while after its window (several windows turning final at once).
-pub const RECENT_WINDOWS: usize = 60;
+/// may be decided a while after its window (several windows turning final at once); about
+/// 0.7 KB of the ledger.
+pub const RECENT_WINDOWS: usize = 30;
 
 impl KeyTrack {
     /// A key seen for the first time.
