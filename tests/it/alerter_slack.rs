@@ -32,7 +32,7 @@ const INCIDENT: &str =
     "fixtures/incident/AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/06/21";
 
 /// Runs one log object (plain or gzip bytes) through the real ingest, errors mode.
-async fn records_of(name: &str, bytes: Vec<u8>) -> Vec<Vec<u8>> {
+pub(crate) async fn records_of(name: &str, bytes: Vec<u8>) -> Vec<Vec<u8>> {
     let sink = MemorySink::new();
     let source = SourceId {
         bucket: "shop-prod-alb-logs-123456789012".into(),

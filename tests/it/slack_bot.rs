@@ -13,12 +13,11 @@ use albwatch::alert::silence::SilenceConfig;
 use albwatch::alert::store::memory::MemoryStore;
 use albwatch::clock::ManualClock;
 use albwatch::cwlogs::LogPatterns;
-use albwatch::ingest::{Deadline, IngestConfig, MemorySink, ingest_reader};
+use albwatch::ingest::Deadline;
 use albwatch::notify::bot::{SlackBot, UPDATE_INTERVAL};
 use albwatch::notify::notifier::{Ready, Route};
-use albwatch::record::SourceId;
 
-use crate::alerter_slack::{event, incident_file_records, incident_files};
+use crate::alerter_slack::{event, incident_file_records, incident_files, records_of};
 use crate::slack_api::{Message, SlackApi, TOKEN};
 
 /// An alerter for a bot destination (live updates on), in memory, with a hand-moved clock.
@@ -178,13 +177,14 @@ async fn a_refused_token_keeps_everything_pending_until_it_is_replaced() {
     assert_eq!(api.posts().len(), 1);
 }
 
-/// `n` 502s from `target` in the minute starting at `minute` (`HH:MM` on 2025-06-21).
-fn lines(target: &str, minute: &str, n: usize) -> String {
+/// `n` 502s from `target` in the minute starting at `minute` (`HH:MM` on 2025-06-21), as a
+/// log object's bytes.
+fn lines(target: &str, minute: &str, n: usize) -> Vec<u8> {
     lines_with(target, minute, n, 502)
 }
 
 /// `n` requests answered `status` by `target` in the minute starting at `minute`.
-fn lines_with(target: &str, minute: &str, n: usize, status: u16) -> String {
+fn lines_with(target: &str, minute: &str, n: usize, status: u16) -> Vec<u8> {
     (0..n)
         .map(|i| {
             format!(
@@ -193,27 +193,8 @@ fn lines_with(target: &str, minute: &str, n: usize, status: u16) -> String {
                 i % 10
             )
         })
-        .collect()
-}
-
-async fn records(name: &str, text: String) -> Vec<Vec<u8>> {
-    let sink = MemorySink::new();
-    let source = SourceId {
-        bucket: "logs".into(),
-        key: name.to_owned().into(),
-        etag: None,
-        version_id: None,
-    };
-    ingest_reader(
-        std::io::Cursor::new(text.into_bytes()),
-        source,
-        &IngestConfig::default(),
-        &sink,
-        Deadline::none(),
-    )
-    .await
-    .expect("ingest");
-    sink.take().into_iter().map(|r| r.data).collect()
+        .collect::<String>()
+        .into_bytes()
 }
 
 #[tokio::test]
@@ -225,7 +206,7 @@ async fn escalation_edits_the_message_and_replies_in_its_thread() {
     let target = "10.0.1.11:8080";
     handle(
         &a,
-        &records("a", lines(target, "22:45", 12)).await,
+        &records_of("a", lines(target, "22:45", 12)).await,
         &mut seq,
         &bot,
     )
@@ -239,7 +220,7 @@ async fn escalation_edits_the_message_and_replies_in_its_thread() {
     );
     handle(
         &a,
-        &records("b", lines(target, "22:46", 30)).await,
+        &records_of("b", lines(target, "22:46", 30)).await,
         &mut seq,
         &bot,
     )
@@ -257,7 +238,7 @@ async fn escalation_edits_the_message_and_replies_in_its_thread() {
     // A minute later, a new crossing window: edited in place (a live update), no reply.
     handle(
         &a,
-        &records("c", lines(target, "22:48", 14)).await,
+        &records_of("c", lines(target, "22:48", 14)).await,
         &mut seq,
         &bot,
     )
@@ -313,24 +294,52 @@ fn press(
     )
 }
 
+/// A bot alerter that has just posted one firing message, for `target` at 22:45.
+struct Firing {
+    api: SlackApi,
+    bot: SlackBot,
+    a: Alerter<MemoryStore>,
+    clock: ManualClock,
+    seq: u64,
+    /// The message's `ts` and what Slack holds.
+    ts: String,
+    message: Message,
+}
+
+async fn one_firing_message(target: &str) -> Firing {
+    let api = SlackApi::start().await;
+    let bot = api.bot();
+    let (a, clock) = bot_alerter();
+    let mut seq = 1;
+    let burst = records_of("a", lines(target, "22:45", 12)).await;
+    handle(&a, &burst, &mut seq, &bot).await;
+    let (ts, message) = api.posts().remove(0);
+    Firing {
+        api,
+        bot,
+        a,
+        clock,
+        seq,
+        ts,
+        message,
+    }
+}
+
 #[tokio::test]
 async fn a_silenced_target_posts_nothing_until_the_silence_ends_and_only_slack_can_set_it() {
     use albwatch::alert::mute;
     use albwatch::notify::interaction::SigningSecret;
-    let api = SlackApi::start().await;
-    let bot = api.bot();
-    let (a, clock) = bot_alerter();
-    let secret = SigningSecret::new(SIGNING_SECRET).expect("secret");
-    let mut seq = 1;
     let target = "10.0.1.11:8080";
-    handle(
-        &a,
-        &records("a", lines(target, "22:45", 12)).await,
-        &mut seq,
-        &bot,
-    )
-    .await;
-    let (ts, message) = api.posts().remove(0);
+    let Firing {
+        api,
+        bot,
+        a,
+        clock,
+        mut seq,
+        ts,
+        message,
+    } = one_firing_message(target).await;
+    let secret = SigningSecret::new(SIGNING_SECRET).expect("secret");
     let now = || a.engine().now_us() / 1_000_000;
     let call = |(t, s, b): (String, String, Vec<u8>)| {
         let (secret, bot) = (&secret, &bot);
@@ -375,7 +384,7 @@ async fn a_silenced_target_posts_nothing_until_the_silence_ends_and_only_slack_c
     // An escalation during the silence: no edit, no reply.
     handle(
         &a,
-        &records("b", lines(target, "22:46", 30)).await,
+        &records_of("b", lines(target, "22:46", 30)).await,
         &mut seq,
         &bot,
     )
@@ -388,7 +397,7 @@ async fn a_silenced_target_posts_nothing_until_the_silence_ends_and_only_slack_c
     clock.advance(3_601_000_000);
     handle(
         &a,
-        &records("c", lines(target, "22:50", 70)).await,
+        &records_of("c", lines(target, "22:50", 70)).await,
         &mut seq,
         &bot,
     )
@@ -425,20 +434,17 @@ async fn simulate_posts_as_the_bot_what_the_lambda_would() {
 async fn an_incident_resolved_during_a_silence_leaves_the_next_one_a_message_of_its_own() {
     use albwatch::alert::mute;
     use albwatch::notify::interaction::SigningSecret;
-    let api = SlackApi::start().await;
-    let bot = api.bot();
-    let (a, clock) = bot_alerter();
-    let secret = SigningSecret::new(SIGNING_SECRET).expect("secret");
-    let mut seq = 1;
     let target = "10.0.1.11:8080";
-    handle(
-        &a,
-        &records("a", lines(target, "22:45", 12)).await,
-        &mut seq,
-        &bot,
-    )
-    .await;
-    let (ts, message) = api.posts().remove(0);
+    let Firing {
+        api,
+        bot,
+        a,
+        clock,
+        mut seq,
+        ts,
+        message,
+    } = one_firing_message(target).await;
+    let secret = SigningSecret::new(SIGNING_SECRET).expect("secret");
     let now = a.engine().now_us() / 1_000_000;
     let (t, sig, body) = press("silence_1h", &ts, &message.blocks, SIGNING_SECRET, now);
     let reply = mute::handle(a.engine(), &secret, Some(&t), Some(&sig), &body, Some(&bot)).await;
@@ -448,7 +454,7 @@ async fn an_incident_resolved_during_a_silence_leaves_the_next_one_a_message_of_
         "22:46", "22:47", "22:48", "22:49", "22:50", "22:51", "23:05",
     ] {
         let ok = lines_with(target, minute, 40, 200);
-        handle(&a, &records(minute, ok).await, &mut seq, &bot).await;
+        handle(&a, &records_of(minute, ok).await, &mut seq, &bot).await;
     }
     assert_eq!(api.posts().len(), 1);
     assert!(api.replies(&ts).is_empty(), "nothing posted while silenced");
@@ -456,7 +462,7 @@ async fn an_incident_resolved_during_a_silence_leaves_the_next_one_a_message_of_
     clock.advance(3_601_000_000);
     handle(
         &a,
-        &records("b", lines(target, "23:10", 12)).await,
+        &records_of("b", lines(target, "23:10", 12)).await,
         &mut seq,
         &bot,
     )
@@ -481,7 +487,7 @@ async fn a_new_message_is_not_posted_twice_and_refused_blocks_fall_back_to_text(
     api.fail_next_with(500);
     let s = handle(
         &a,
-        &records("a", lines("10.0.1.11:8080", "22:45", 12)).await,
+        &records_of("a", lines("10.0.1.11:8080", "22:45", 12)).await,
         &mut seq,
         &bot,
     )
@@ -496,7 +502,7 @@ async fn a_new_message_is_not_posted_twice_and_refused_blocks_fall_back_to_text(
     api.refuse_blocks();
     handle(
         &a,
-        &records("b", lines("10.0.1.12:8080", "22:46", 12)).await,
+        &records_of("b", lines("10.0.1.12:8080", "22:46", 12)).await,
         &mut seq,
         &bot,
     )
